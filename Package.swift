@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+// lpft-mpi: LP, FT, LP-FT, LoRA and LP-LoRA fine-tuning with MPI data parallelism and a
+// distributed empirical NTK. Layout and dependency direction: ../shared/design/ARCHITECTURE.md
+//   lpft-mpi (CLI) → Distributed → Model;  Distributed → MPIShim → CMPI (<mpi.h>)
+import PackageDescription
+
+// Release builds drop overflow/bounds checks in the numeric loops; debug builds keep them.
+let speed: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "lpft-mpi",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "lpft-mpi", targets: ["lpft-mpi"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // MARK: System libraries (found through pkg-config, no hard-coded paths)
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // MARK: C shim: the only code that includes <mpi.h>; its header is plain C.
+        .target(name: "MPIShim", dependencies: ["CMPI"], path: "Sources/MPIShim",
+                cSettings: [.unsafeFlags(["-O2"])]),
+
+        // MARK: Swift modules
+        .target(name: "Model", dependencies: ["COpenBLAS"], path: "Sources/Model",
+                swiftSettings: speed),
+        .target(name: "Distributed",
+                dependencies: ["Model", "MPIShim", .product(name: "Yams", package: "Yams")],
+                path: "Sources/Distributed", swiftSettings: speed),
+        .executableTarget(name: "lpft-mpi",
+                          dependencies: ["Distributed", "Model",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/lpft-mpi", swiftSettings: speed),
+
+        // MARK: Tests (unit tests + multi-rank tests that launch the built binary with mpirun)
+        .testTarget(name: "ModelTests", dependencies: ["Model"], path: "Tests/ModelTests",
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Model"],
+                    path: "Tests/DistributedTests"),
+    ],
+    swiftLanguageModes: [.v5]
+)

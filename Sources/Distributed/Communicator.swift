@@ -1,0 +1,250 @@
+import Foundation
+import MPIShim
+
+/// An error returned by an MPI call, with OpenMPI's own text (MPI_Error_string).
+public struct MPIError: Error, LocalizedError, CustomStringConvertible {
+    public let code: Int32
+    public let operation: String
+    public let mpiMessage: String
+    public var description: String { "MPI \(operation) failed (code \(code)): \(mpiMessage)" }
+    public var errorDescription: String? { description }
+}
+
+/// Element types that can travel through the typed collectives.
+public protocol MPIElement {
+    static var mpiElementType: Int32 { get }
+}
+extension UInt8: MPIElement { public static var mpiElementType: Int32 { Int32(MPISHIM_BYTE) } }
+extension Float: MPIElement { public static var mpiElementType: Int32 { Int32(MPISHIM_FLOAT) } }
+extension Double: MPIElement { public static var mpiElementType: Int32 { Int32(MPISHIM_DOUBLE) } }
+extension Int64: MPIElement { public static var mpiElementType: Int32 { Int32(MPISHIM_INT64) } }
+extension Int32: MPIElement { public static var mpiElementType: Int32 { Int32(MPISHIM_INT32) } }
+
+/// Elements that can be summed / maxed in place across ranks.
+public protocol MPIReducible: MPIElement {}
+extension Float: MPIReducible {}
+extension Double: MPIReducible {}
+extension Int64: MPIReducible {}
+extension Int32: MPIReducible {}
+
+/// The world communicator. One per process: `Communicator.world()` starts MPI on first use
+/// (at least MPI_THREAD_FUNNELED). Run without mpirun, the program is a single rank.
+/// Counts are 64-bit here; the shim splits calls above its chunk limit (INT_MAX by default).
+public final class Communicator {
+    public let rank: Int
+    public let size: Int
+    /// 0 single, 1 funneled, 2 serialized, 3 multiple.
+    public let threadLevel: Int
+    public var isRoot: Bool { rank == 0 }
+
+    nonisolated(unsafe) private static var shared: Communicator?
+
+    private init(rank: Int, size: Int, threadLevel: Int) {
+        self.rank = rank
+        self.size = size
+        self.threadLevel = threadLevel
+    }
+
+    /// Starts MPI once and returns the world communicator.
+    public static func world() throws -> Communicator {
+        if let shared { return shared }
+        var provided: Int32 = 0
+        try check(mpishim_init(&provided), "MPI_Init_thread")
+        let comm = Communicator(rank: Int(mpishim_rank()), size: Int(mpishim_size()),
+                                threadLevel: Int(provided))
+        shared = comm
+        return comm
+    }
+
+    /// The communicator if MPI was started, else nil (used by error reporting).
+    public static var current: Communicator? { shared }
+
+    static func check(_ code: Int32, _ operation: @autoclosure () -> String) throws {
+        guard code != 0 else { return }
+        var text = [CChar](repeating: 0, count: 512)
+        mpishim_error_string(code, &text, Int32(text.count))
+        throw MPIError(code: code, operation: operation(), mpiMessage: String(cString: text))
+    }
+
+    // MARK: Environment
+
+    public var hostName: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        _ = mpishim_processor_name(&buffer, Int32(buffer.count))
+        return String(cString: buffer)
+    }
+
+    public static var libraryVersion: String {
+        var buffer = [CChar](repeating: 0, count: 8192)
+        _ = mpishim_library_version(&buffer, Int32(buffer.count))
+        return String(cString: buffer).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Seconds since an arbitrary point (MPI_Wtime).
+    public func wallTime() -> Double { mpishim_wtime() }
+
+    /// Lowers the largest element count per MPI call (tests use it to exercise chunking).
+    public func setChunkLimit(_ elements: Int64?) { mpishim_set_chunk_limit(elements ?? 0) }
+    public var chunkLimit: Int64 { mpishim_chunk_limit() }
+
+    public func barrier() throws { try Self.check(mpishim_barrier(), "MPI_Barrier") }
+
+    /// Prints `rank R: message` on stderr and stops every process of the job.
+    public func abort(_ message: String, exitCode: Int32 = 1) -> Never {
+        FileHandle.standardError.write(Data("rank \(rank): \(message)\n".utf8))
+        mpishim_abort(exitCode)
+        exit(exitCode)
+    }
+
+    public func finalize() {
+        if mpishim_is_initialized() != 0 && mpishim_is_finalized() == 0 { _ = mpishim_finalize() }
+    }
+
+    // MARK: Reductions (in place)
+
+    public func allreduceSum<T: MPIReducible>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return try emptyCollective() }
+        try Self.check(mpishim_allreduce_sum(base, Int64(buffer.count), T.mpiElementType),
+                       "MPI_Allreduce(sum, \(buffer.count) × \(T.self))")
+    }
+
+    public func allreduceSum<T: MPIReducible>(_ array: inout [T]) throws {
+        try array.withUnsafeMutableBufferPointer { try allreduceSum($0) }
+    }
+
+    public func allreduceSum<T: MPIReducible>(_ value: T) throws -> T {
+        var a = [value]
+        try allreduceSum(&a)
+        return a[0]
+    }
+
+    public func allreduceMax<T: MPIReducible>(_ array: inout [T]) throws {
+        let n = array.count
+        try array.withUnsafeMutableBufferPointer {
+            try Self.check(mpishim_allreduce_max($0.baseAddress, Int64(n), T.mpiElementType), "MPI_Allreduce(max)")
+        }
+    }
+
+    public func allreduceMax<T: MPIReducible>(_ value: T) throws -> T {
+        var a = [value]
+        try allreduceMax(&a)
+        return a[0]
+    }
+
+    public func allreduceMin<T: MPIReducible>(_ value: T) throws -> T {
+        var a = [value]
+        try a.withUnsafeMutableBufferPointer {
+            try Self.check(mpishim_allreduce_min($0.baseAddress, 1, T.mpiElementType), "MPI_Allreduce(min)")
+        }
+        return a[0]
+    }
+
+    /// Keeps collective participation uniform when a rank has nothing to contribute.
+    private func emptyCollective() throws {}
+
+    // MARK: Broadcast
+
+    public func broadcast<T: MPIElement>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int = 0) throws {
+        guard buffer.count > 0 else { return }
+        try Self.check(mpishim_bcast(buffer.baseAddress, Int64(buffer.count), T.mpiElementType, Int32(root)),
+                       "MPI_Bcast(\(buffer.count) × \(T.self) from rank \(root))")
+    }
+
+    /// Broadcasts an array whose length only the root knows; returns root's array on every rank.
+    public func broadcast<T: MPIElement>(_ array: [T], root: Int = 0) throws -> [T] {
+        var count = [Int64(rank == root ? array.count : 0)]
+        try count.withUnsafeMutableBufferPointer { try broadcast($0, root: root) }
+        var result = rank == root ? array : [T](unsafeUninitializedCapacity: Int(count[0])) { _, n in n = Int(count[0]) }
+        try result.withUnsafeMutableBufferPointer { try broadcast($0, root: root) }
+        return result
+    }
+
+    /// Broadcasts bytes (e.g. an encoded JSON message) from root.
+    public func broadcast(bytes: Data, root: Int = 0) throws -> Data {
+        Data(try broadcast([UInt8](bytes), root: root))
+    }
+
+    /// Broadcasts a string from root.
+    public func broadcast(string: String, root: Int = 0) throws -> String {
+        String(decoding: try broadcast(bytes: Data(string.utf8), root: root), as: UTF8.self)
+    }
+
+    // MARK: Gather
+
+    /// Every rank's element count, in rank order, known on every rank.
+    public func allCounts(_ localCount: Int) throws -> [Int64] {
+        var counts = [Int64](repeating: 0, count: size)
+        counts[rank] = Int64(localCount)
+        try allreduceSum(&counts)
+        return counts
+    }
+
+    private static func displacements(_ counts: [Int64]) -> [Int64] {
+        var d = [Int64](repeating: 0, count: counts.count)
+        for r in 1..<max(counts.count, 1) { d[r] = d[r - 1] + counts[r - 1] }
+        return d
+    }
+
+    /// Concatenation of every rank's `local` in rank order on `root`; nil elsewhere.
+    public func gatherv<T: MPIElement>(_ local: [T], root: Int = 0) throws -> [T]? {
+        let counts = try allCounts(local.count)
+        let displs = Self.displacements(counts)
+        let total = Int(counts.reduce(0, +))
+        var result = [T](unsafeUninitializedCapacity: rank == root ? total : 0) { _, n in n = rank == root ? total : 0 }
+        try local.withUnsafeBufferPointer { send in
+            try result.withUnsafeMutableBufferPointer { recv in
+                try Self.check(mpishim_gatherv(send.baseAddress, Int64(local.count), recv.baseAddress,
+                                               counts, displs, T.mpiElementType, Int32(root)),
+                               "MPI_Gatherv(\(total) × \(T.self) to rank \(root))")
+            }
+        }
+        return rank == root ? result : nil
+    }
+
+    /// Concatenation of every rank's `local` in rank order, on every rank.
+    public func allgatherv<T: MPIElement>(_ local: [T]) throws -> [T] {
+        let counts = try allCounts(local.count)
+        let displs = Self.displacements(counts)
+        let total = Int(counts.reduce(0, +))
+        var result = [T](unsafeUninitializedCapacity: total) { _, n in n = total }
+        try local.withUnsafeBufferPointer { send in
+            try result.withUnsafeMutableBufferPointer { recv in
+                try Self.check(mpishim_allgatherv(send.baseAddress, Int64(local.count), recv.baseAddress,
+                                                  counts, displs, T.mpiElementType),
+                               "MPI_Allgatherv(\(total) × \(T.self))")
+            }
+        }
+        return result
+    }
+
+    // MARK: Point to point
+
+    public func send<T: MPIElement>(_ buffer: UnsafeBufferPointer<T>, to dest: Int, tag: Int = 0) throws {
+        try Self.check(mpishim_send(buffer.baseAddress, Int64(buffer.count), T.mpiElementType, Int32(dest), Int32(tag)),
+                       "MPI_Send(\(buffer.count) × \(T.self) to rank \(dest))")
+    }
+
+    public func recv<T: MPIElement>(_ buffer: UnsafeMutableBufferPointer<T>, from source: Int, tag: Int = 0) throws {
+        try Self.check(mpishim_recv(buffer.baseAddress, Int64(buffer.count), T.mpiElementType, Int32(source), Int32(tag)),
+                       "MPI_Recv(\(buffer.count) × \(T.self) from rank \(source))")
+    }
+
+    public func send<T: MPIElement>(_ array: [T], to dest: Int, tag: Int = 0) throws {
+        try array.withUnsafeBufferPointer { try send($0, to: dest, tag: tag) }
+    }
+
+    public func recv<T: MPIElement>(count: Int, from source: Int, tag: Int = 0) throws -> [T] {
+        var result = [T](unsafeUninitializedCapacity: count) { _, n in n = count }
+        try result.withUnsafeMutableBufferPointer { try recv($0, from: source, tag: tag) }
+        return result
+    }
+
+    // MARK: Benchmark baseline
+
+    /// Mean seconds per in-place float allreduce measured entirely in C (no Swift in the loop).
+    public func rawAllreduceSeconds(_ buffer: UnsafeMutableBufferPointer<Float>, warmup: Int, iterations: Int) throws -> Double {
+        let s = mpishim_bench_allreduce_raw(buffer.baseAddress, Int64(buffer.count), Int32(warmup), Int32(iterations))
+        if s < 0 { throw MPIError(code: -1, operation: "raw MPI_Allreduce benchmark", mpiMessage: "an MPI call failed") }
+        return s
+    }
+}

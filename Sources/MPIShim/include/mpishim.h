@@ -1,0 +1,83 @@
+/* MPIShim: the plain-C face of OpenMPI for Swift.
+ *
+ * OpenMPI's handles (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, MPI_IN_PLACE) are macros Swift cannot
+ * import, so this header uses plain C types only. Every function works on MPI_COMM_WORLD,
+ * returns an MPI error code (0 = success) unless stated otherwise, and takes 64-bit element
+ * counts: calls above the chunk limit (INT_MAX elements by default) are split into several MPI
+ * calls so no count ever overflows MPI's int.
+ */
+#ifndef LPFT_MPISHIM_H
+#define LPFT_MPISHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Element types understood by the typed calls. */
+enum {
+    MPISHIM_BYTE = 0,
+    MPISHIM_FLOAT = 1,
+    MPISHIM_DOUBLE = 2,
+    MPISHIM_INT64 = 3,
+    MPISHIM_INT32 = 4
+};
+
+/* Starts MPI with at least MPI_THREAD_FUNNELED and sets MPI_ERRORS_RETURN on the world
+ * communicator. Works without mpirun (singleton). *providedThreadLevel receives 0..3
+ * (SINGLE, FUNNELED, SERIALIZED, MULTIPLE). */
+int mpishim_init(int *providedThreadLevel);
+int mpishim_is_initialized(void);
+int mpishim_is_finalized(void);
+int mpishim_finalize(void);
+
+int mpishim_rank(void);
+int mpishim_size(void);
+/* Host name of this process into buf (NUL-terminated, at most len bytes). */
+int mpishim_processor_name(char *buf, int len);
+/* MPI library version string (e.g. "Open MPI v4.1.4, ...") into buf. */
+int mpishim_library_version(char *buf, int len);
+/* Human-readable text for an MPI error code into buf. */
+void mpishim_error_string(int code, char *buf, int len);
+
+double mpishim_wtime(void);
+int mpishim_barrier(void);
+/* Terminates every process of the job with the given exit code. Does not return. */
+void mpishim_abort(int exitCode);
+
+/* Largest element count handed to one MPI call. Default INT_MAX; tests lower it to exercise
+ * the chunked paths with small buffers. Values < 1 restore the default. */
+void mpishim_set_chunk_limit(int64_t elements);
+int64_t mpishim_chunk_limit(void);
+
+/* In-place sum over all ranks. */
+int mpishim_allreduce_sum(void *buffer, int64_t count, int elementType);
+/* In-place maximum / minimum over all ranks. */
+int mpishim_allreduce_max(void *buffer, int64_t count, int elementType);
+int mpishim_allreduce_min(void *buffer, int64_t count, int elementType);
+
+int mpishim_bcast(void *buffer, int64_t count, int elementType, int root);
+
+/* Gather variable-length blocks to root. counts[r] and displacements[r] (in elements, for
+ * every rank r) must be given on every rank; recvBuffer matters on root only. */
+int mpishim_gatherv(const void *sendBuffer, int64_t sendCount, void *recvBuffer,
+                    const int64_t *counts, const int64_t *displacements, int elementType,
+                    int root);
+/* Same, with the result on every rank. */
+int mpishim_allgatherv(const void *sendBuffer, int64_t sendCount, void *recvBuffer,
+                       const int64_t *counts, const int64_t *displacements, int elementType);
+
+int mpishim_send(const void *buffer, int64_t count, int elementType, int dest, int tag);
+int mpishim_recv(void *buffer, int64_t count, int elementType, int source, int tag);
+
+/* Benchmark baseline with no Swift in the timed loop: `iterations` in-place float-sum
+ * MPI_Allreduce calls of `count` elements after `warmup` untimed ones. Returns the mean
+ * seconds per call on this rank, or a negative value if an MPI call failed. */
+double mpishim_bench_allreduce_raw(float *buffer, int64_t count, int warmup, int iterations);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Distributed
+import Foundation
+import Model
+
+@main
+struct LPFTMPI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lpft-mpi",
+        abstract: "LP, FT, LP-FT, LoRA and LP-LoRA fine-tuning with MPI data parallelism and a distributed empirical NTK.",
+        discussion: """
+            Run alone for one rank, or under mpirun for many:
+              lpft-mpi info
+              mpirun -np 2 lpft-mpi bench allreduce
+            """,
+        subcommands: [Info.self, Bench.self, SelfTest.self])
+}
+
+/// A command that runs as one rank of an MPI job: errors on any rank stop every rank.
+protocol RankCommand: ParsableCommand {
+    func run(comm: Communicator) throws
+}
+
+extension RankCommand {
+    func run() throws {
+        runJob { comm in try run(comm: comm) }
+    }
+}
+
+/// Writes a value as one JSON object line on stdout.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    let data = try encoder.encode(value)
+    print(String(decoding: data, as: UTF8.self))
+    fflush(stdout)
+}
+
+/// Right-aligns cells into fixed-width columns separated by one space.
+func tableRow(_ cells: [String], widths: [Int]) -> String {
+    zip(cells, widths).map { cell, width in
+        String(repeating: " ", count: max(0, width - cell.count)) + cell
+    }.joined(separator: " ")
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Distributed
+import Foundation
+import Model
+
+struct SelfTest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "selftest",
+        abstract: "Checks that the ranks of this job talk correctly (run it on a new cluster first).",
+        subcommands: [SelfTestComm.self])
+}
+
+struct SelfTestComm: RankCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "comm",
+        abstract: "Exact checks of allreduce, broadcast, gatherv, allgatherv and send/recv across ranks.",
+        discussion: """
+            Every rank contributes integer-valued data of a different length, so each result is
+            known exactly. --chunk-limit forces the chunked (large-count) code paths with small
+            buffers. --fail-rank/--fail-after make one rank throw inside an allreduce loop to
+            show that a failing rank stops the whole job.
+            """)
+
+    @Option(help: "Largest element count per MPI call (default: INT_MAX).")
+    var chunkLimit: Int64?
+    @Option(help: "Base length of each rank's buffer.")
+    var length = 1000
+    @Option(help: "Rank that throws an error during the allreduce loop (fault drill).")
+    var failRank: Int?
+    @Option(help: "Allreduce iterations before --fail-rank throws.")
+    var failAfter = 3
+
+    struct Mismatch: Error, LocalizedError {
+        let what: String
+        var errorDescription: String? { "selftest comm: \(what)" }
+    }
+
+    func run(comm: Communicator) throws {
+        comm.setChunkLimit(chunkLimit)
+        let p = comm.size, r = comm.rank
+        func expect(_ ok: Bool, _ what: @autoclosure () -> String) throws {
+            if !ok { throw Mismatch(what: what()) }
+        }
+
+        if let failRank {
+            // Fault drill: every rank loops in allreduce; one rank throws part-way.
+            var x = [Float](repeating: 1, count: length)
+            for i in 0..<1_000_000 {
+                if r == failRank && i == failAfter {
+                    throw Mismatch(what: "injected failure on rank \(r) at allreduce iteration \(i)")
+                }
+                try comm.allreduceSum(&x)
+                for j in x.indices { x[j] = 1 }
+            }
+            return
+        }
+
+        // Allreduce: rank r holds (r+1)·(i mod 97) → sum = (i mod 97)·P(P+1)/2, exact in float.
+        let tri = Double(p * (p + 1) / 2)
+        var f = (0..<length).map { Float((r + 1) * ($0 % 97)) }
+        try comm.allreduceSum(&f)
+        for i in f.indices { try expect(Double(f[i]) == Double(i % 97) * tri, "float allreduce at \(i): \(f[i])") }
+        var d = (0..<length).map { Double(r + 1) * Double($0) + 0.5 }
+        try comm.allreduceSum(&d)
+        for i in d.indices { try expect(d[i] == tri * Double(i) + 0.5 * Double(p), "double allreduce at \(i): \(d[i])") }
+
+        // Broadcast from the last rank, typed and as bytes of unknown length.
+        let root = p - 1
+        var b = (0..<length).map { r == root ? Double($0) * 3 : -1 }
+        try b.withUnsafeMutableBufferPointer { try comm.broadcast($0, root: root) }
+        for i in b.indices { try expect(b[i] == Double(i) * 3, "broadcast at \(i): \(b[i])") }
+        let message = try comm.broadcast(string: r == root ? String(repeating: "lpft-", count: length / 5 + 1) : "", root: root)
+        try expect(message == String(repeating: "lpft-", count: length / 5 + 1), "string broadcast")
+
+        // Gatherv / allgatherv: rank r sends length + 3r values r·1e6 + i (uneven counts).
+        func block(_ rank: Int) -> [Double] { (0..<(length + 3 * rank)).map { Double(rank) * 1e6 + Double($0) } }
+        let expected = (0..<p).flatMap(block)
+        let gathered = try comm.gatherv(block(r), root: 0)
+        if r == 0 { try expect(gathered == expected, "gatherv result") } else { try expect(gathered == nil, "gatherv off-root") }
+        let all = try comm.allgatherv(block(r).map(Float.init))
+        try expect(all == expected.map(Float.init), "allgatherv result")
+        let ints = try comm.allgatherv([Int64](repeating: Int64(r), count: r))  // rank 0 sends nothing
+        try expect(ints == (0..<p).flatMap { [Int64](repeating: Int64($0), count: $0) }, "allgatherv with an empty block")
+
+        // Ring send/recv.
+        if p > 1 {
+            let next = (r + 1) % p, prev = (r + p - 1) % p
+            let out = [Int64](repeating: Int64(r), count: length)
+            if r % 2 == 0 {
+                try comm.send(out, to: next, tag: 5)
+                let got: [Int64] = try comm.recv(count: length, from: prev, tag: 5)
+                try expect(got.allSatisfy { $0 == Int64(prev) }, "recv from \(prev)")
+            } else {
+                let got: [Int64] = try comm.recv(count: length, from: prev, tag: 5)
+                try comm.send(out, to: next, tag: 5)
+                try expect(got.allSatisfy { $0 == Int64(prev) }, "recv from \(prev)")
+            }
+        }
+        try comm.barrier()
+        printRoot(comm, "selftest comm: OK (ranks \(p), chunk limit \(comm.chunkLimit))")
+    }
+}
