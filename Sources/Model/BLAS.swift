@@ -1,8 +1,8 @@
 import COpenBLAS
 import Foundation
 
-/// The only file that calls BLAS. Row-major single- and double-precision products and the
-/// OpenBLAS runtime facts the CLI reports.
+/// The only file that calls BLAS/LAPACK. Row-major products for the two scalar types the
+/// model runs in: Float (training, inference) and Double (reference checks, kernels).
 public enum BLAS {
     /// OpenBLAS build configuration, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64".
     public static var configuration: String { String(cString: openblas_get_config()) }
@@ -10,4 +10,101 @@ public enum BLAS {
     public static var coreName: String { String(cString: openblas_get_corename()) }
     public static var threads: Int { Int(openblas_get_num_threads()) }
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+
+    /// Eigenvalues (ascending) of a symmetric n×n matrix (row-major; only one triangle is read),
+    /// by LAPACK dsyevd. Returns nil if LAPACK reports a failure.
+    public static func symmetricEigenvalues(_ matrix: [Double], n: Int) -> [Double]? {
+        guard n > 0 else { return [] }
+        precondition(matrix.count == n * n)
+        var a = matrix
+        var w = [Double](repeating: 0, count: n)
+        var jobz = Int8(UInt8(ascii: "N")), uplo = Int8(UInt8(ascii: "L"))
+        var nn = Int32(n), lda = Int32(n), info: Int32 = 0
+        var lwork: Int32 = -1, liwork: Int32 = -1
+        var workQuery = [Double](repeating: 0, count: 1)
+        var iworkQuery = [Int32](repeating: 0, count: 1)
+        dsyevd_(&jobz, &uplo, &nn, &a, &lda, &w, &workQuery, &lwork, &iworkQuery, &liwork, &info)
+        guard info == 0 else { return nil }
+        lwork = Int32(workQuery[0]); liwork = iworkQuery[0]
+        var work = [Double](repeating: 0, count: Int(lwork))
+        var iwork = [Int32](repeating: 0, count: Int(max(liwork, 1)))
+        dsyevd_(&jobz, &uplo, &nn, &a, &lda, &w, &work, &lwork, &iwork, &liwork, &info)
+        return info == 0 ? w : nil
+    }
+}
+
+/// Whether a matrix operand is read as stored or transposed.
+public enum Transpose {
+    case none, transpose
+    var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
+}
+
+/// The scalar types the model is generic over. Float runs training and inference; Double
+/// runs the same code for reference checks (finite differences, exact kernel tests).
+public protocol ModelScalar: BinaryFloatingPoint, Sendable, Codable, CustomStringConvertible
+where Self.RawSignificand: FixedWidthInteger {
+    /// C = alpha·op(A)·op(B) + beta·C, row-major: op(A) m×k, op(B) k×n, C m×n.
+    static func gemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+                     alpha: Self, a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+                     beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// y = alpha·op(A)·x + beta·y, row-major A m×n.
+    static func gemv(_ trans: Transpose, m: Int, n: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int,
+                     x: UnsafePointer<Self>, beta: Self, y: UnsafeMutablePointer<Self>)
+    /// Lower triangle of C = alpha·A·Aᵀ + beta·C, A n×k row-major (the Gram of A's rows).
+    static func syrkLower(n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int,
+                          beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// Natural exponential; Float uses a fast polynomial accurate to ~2 ulp.
+    static func exponential(_ x: Self) -> Self
+    /// Error function; Float uses a rational approximation accurate to a few ulp.
+    static func errorFunction(_ x: Self) -> Self
+    static func hyperbolicTangent(_ x: Self) -> Self
+    static func logarithm(_ x: Self) -> Self
+}
+
+extension Float: ModelScalar {
+    @inline(__always)
+    public static func gemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+                            alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k), alpha,
+                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+    @inline(__always)
+    public static func gemv(_ trans: Transpose, m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                            x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>) {
+        cblas_sgemv(CblasRowMajor, trans.cblas, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
+    }
+    @inline(__always)
+    public static func syrkLower(n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                                 beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_ssyrk(CblasRowMajor, CblasLower, CblasNoTrans, Int32(n), Int32(k), alpha, a, Int32(lda), beta, c, Int32(ldc))
+    }
+    @inline(__always) public static func exponential(_ x: Float) -> Float { FastMath.exp(x) }
+    @inline(__always) public static func errorFunction(_ x: Float) -> Float { FastMath.erf(x) }
+    @inline(__always) public static func hyperbolicTangent(_ x: Float) -> Float { FastMath.tanh(x) }
+    @inline(__always) public static func logarithm(_ x: Float) -> Float { Foundation.log(x) }
+}
+
+extension Double: ModelScalar {
+    @inline(__always)
+    public static func gemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+                            alpha: Double, a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+                            beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        cblas_dgemm(CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k), alpha,
+                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+    @inline(__always)
+    public static func gemv(_ trans: Transpose, m: Int, n: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int,
+                            x: UnsafePointer<Double>, beta: Double, y: UnsafeMutablePointer<Double>) {
+        cblas_dgemv(CblasRowMajor, trans.cblas, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
+    }
+    @inline(__always)
+    public static func syrkLower(n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int,
+                                 beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        cblas_dsyrk(CblasRowMajor, CblasLower, CblasNoTrans, Int32(n), Int32(k), alpha, a, Int32(lda), beta, c, Int32(ldc))
+    }
+    @inline(__always) public static func exponential(_ x: Double) -> Double { Foundation.exp(x) }
+    @inline(__always) public static func errorFunction(_ x: Double) -> Double { Foundation.erf(x) }
+    @inline(__always) public static func hyperbolicTangent(_ x: Double) -> Double { Foundation.tanh(x) }
+    @inline(__always) public static func logarithm(_ x: Double) -> Double { Foundation.log(x) }
 }

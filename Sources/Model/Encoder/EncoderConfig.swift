@@ -1,0 +1,140 @@
+import Foundation
+
+/// The transformer families lpft-mpi runs. BERT and RoBERTa are post-LayerNorm bidirectional
+/// encoders (features = first token); GPT-2 is a pre-LayerNorm causal decoder (features = last
+/// real token).
+public enum ModelFamily: String, Codable, Sendable {
+    case bert, roberta, gpt2
+}
+
+/// Architecture of an encoder, read from a Hugging Face config.json.
+public struct EncoderConfig: Codable, Sendable, Equatable {
+    public var family: ModelFamily
+    public var layers: Int
+    public var hidden: Int
+    public var heads: Int
+    public var intermediate: Int
+    public var vocabularySize: Int
+    public var maxPositions: Int
+    /// Token-type (segment) vocabulary; 0 for GPT-2.
+    public var typeVocabularySize: Int
+    public var layerNormEps: Double
+    public var hiddenDropout: Double
+    public var attentionDropout: Double
+    public var activation: Activation
+    /// Id of the padding token (RoBERTa positions count from padTokenId + 1).
+    public var padTokenId: Int
+
+    public init(family: ModelFamily = .bert, layers: Int, hidden: Int, heads: Int, intermediate: Int,
+                vocabularySize: Int, maxPositions: Int, typeVocabularySize: Int = 2,
+                layerNormEps: Double = 1e-12, hiddenDropout: Double = 0.1, attentionDropout: Double = 0.1,
+                activation: Activation = .gelu, padTokenId: Int = 0) {
+        self.family = family
+        self.layers = layers
+        self.hidden = hidden
+        self.heads = heads
+        self.intermediate = intermediate
+        self.vocabularySize = vocabularySize
+        self.maxPositions = maxPositions
+        self.typeVocabularySize = typeVocabularySize
+        self.layerNormEps = layerNormEps
+        self.hiddenDropout = hiddenDropout
+        self.attentionDropout = attentionDropout
+        self.activation = activation
+        self.padTokenId = padTokenId
+    }
+
+    public var headDim: Int { hidden / heads }
+
+    /// Position id of the first real token (RoBERTa: padding_idx + 1).
+    public var firstPosition: Int { family == .roberta ? padTokenId + 1 : 0 }
+    /// Longest sequence the position table allows.
+    public var maxSequenceLength: Int { maxPositions - firstPosition }
+
+    /// Reads `config.json` of a Hugging Face model directory.
+    public static func load(directory: URL) throws -> EncoderConfig {
+        let url = directory.appendingPathComponent("config.json")
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw ModelError.missingFile(url.path, hint: "a model directory needs config.json, model.safetensors and its tokenizer files")
+        }
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw ModelError.invalidConfig(url.path, "not a JSON object")
+        }
+        return try parse(json, path: url.path)
+    }
+
+    static func parse(_ json: [String: Any], path: String) throws -> EncoderConfig {
+        func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
+            if let v = json[key] as? Int { return v }
+            if let v = json[key] as? Double, v == v.rounded() { return Int(v) }
+            if let fallback { return fallback }
+            throw ModelError.invalidConfig(path, "missing integer \"\(key)\"")
+        }
+        func double(_ key: String, _ fallback: Double) -> Double { (json[key] as? Double) ?? (json[key] as? Int).map(Double.init) ?? fallback }
+        guard let type = json["model_type"] as? String else {
+            throw ModelError.invalidConfig(path, "missing \"model_type\" (expected bert, roberta or gpt2)")
+        }
+        func activation(_ name: String?) throws -> Activation {
+            switch name ?? "gelu" {
+            case "gelu": return .gelu
+            case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": return .geluTanh
+            default: throw ModelError.invalidConfig(path, "unsupported activation \"\(name ?? "")\" (expected gelu or gelu_new)")
+            }
+        }
+        let config: EncoderConfig
+        switch type {
+        case "bert", "roberta":
+            let family: ModelFamily = type == "bert" ? .bert : .roberta
+            config = EncoderConfig(
+                family: family, layers: try int("num_hidden_layers"), hidden: try int("hidden_size"),
+                heads: try int("num_attention_heads"), intermediate: try int("intermediate_size"),
+                vocabularySize: try int("vocab_size"), maxPositions: try int("max_position_embeddings"),
+                typeVocabularySize: try int("type_vocab_size", 2),
+                layerNormEps: double("layer_norm_eps", 1e-12),
+                hiddenDropout: double("hidden_dropout_prob", 0.1),
+                attentionDropout: double("attention_probs_dropout_prob", 0.1),
+                activation: try activation(json["hidden_act"] as? String),
+                padTokenId: try int("pad_token_id", family == .roberta ? 1 : 0))
+        case "gpt2":
+            let hidden = try int("n_embd")
+            config = EncoderConfig(
+                family: .gpt2, layers: try int("n_layer"), hidden: hidden, heads: try int("n_head"),
+                intermediate: (json["n_inner"] as? Int) ?? 4 * hidden,
+                vocabularySize: try int("vocab_size"), maxPositions: try int("n_positions"),
+                typeVocabularySize: 0, layerNormEps: double("layer_norm_epsilon", 1e-5),
+                hiddenDropout: double("resid_pdrop", 0.1), attentionDropout: double("attn_pdrop", 0.1),
+                activation: try activation(json["activation_function"] as? String ?? "gelu_new"),
+                padTokenId: (json["pad_token_id"] as? Int) ?? (json["eos_token_id"] as? Int) ?? 0)
+        default:
+            throw ModelError.unsupportedFamily(path, type)
+        }
+        guard config.hidden % config.heads == 0 else {
+            throw ModelError.invalidConfig(path, "hidden size \(config.hidden) is not divisible by \(config.heads) heads")
+        }
+        return config
+    }
+}
+
+/// Errors of model loading and use.
+public enum ModelError: Error, LocalizedError, Equatable {
+    case missingFile(String, hint: String)
+    case invalidConfig(String, String)
+    case unsupportedFamily(String, String)
+    case missingTensor(file: String, tensor: String)
+    case shapeMismatch(file: String, tensor: String, expected: [Int], found: [Int])
+    case invalidInput(String)
+
+    public var errorDescription: String? {
+        switch self {
+        case let .missingFile(path, hint): return "\(path) not found: \(hint)"
+        case let .invalidConfig(path, what): return "\(path): invalid model config: \(what)"
+        case let .unsupportedFamily(path, type):
+            return "\(path): model_type \"\(type)\" is not supported (supported: bert, roberta, gpt2)"
+        case let .missingTensor(file, tensor):
+            return "\(file): tensor \"\(tensor)\" is missing (is this a checkpoint of the model its config.json describes?)"
+        case let .shapeMismatch(file, tensor, expected, found):
+            return "\(file): tensor \"\(tensor)\" has shape \(found), expected \(expected) from config.json"
+        case let .invalidInput(what): return what
+        }
+    }
+}

@@ -1,0 +1,454 @@
+/// A transformer encoder with a linear classification head: f(x) = V·dropout(φ(x)) + b.
+///
+/// BERT/RoBERTa (post-LayerNorm) with φ(x) = final hidden state of the first token. Parameters
+/// live in one arena (backbone, then LoRA, then head) and gradients in its twin; every layer is
+/// a forward/backward pair of free functions (Layers/), called here in order and in reverse.
+///
+/// Usage per step:  forward(batch, dropoutSeed:) → loss(labels:) → backward().
+/// Backward ACCUMULATES into `parameters.gradients` (zero them between steps).
+public final class SequenceClassifier<T: ModelScalar> {
+    public let config: EncoderConfig
+    public let classes: Int
+    public let lora: LoRAConfig?
+    public let parameters: ParameterStore<T>
+
+    /// Which parameters get gradients in backward: backbone weights (FT), LoRA factors, head.
+    public var trainBackbone = true
+    public var trainLoRA = true
+    public var trainHead = true
+
+    struct LayerOffsets {
+        var qkvWeight = 0, qkvBias = 0, outWeight = 0, outBias = 0, norm1Gamma = 0, norm1Beta = 0
+        var ffnInWeight = 0, ffnInBias = 0, ffnOutWeight = 0, ffnOutBias = 0, norm2Gamma = 0, norm2Beta = 0
+        /// Per LoRA target: offsets of A (r, H) and B (H, r).
+        var loraA: [Int] = [], loraB: [Int] = []
+    }
+
+    let wordEmbeddings: Int, positionEmbeddings: Int, typeEmbeddings: Int?
+    let embeddingNormGamma: Int, embeddingNormBeta: Int
+    var layerOffsets: [LayerOffsets] = []
+    let headWeight: Int, headBias: Int
+
+    /// Activations of the last forward, reused across steps.
+    var workspace: Workspace<T>?
+    var lastBatch: TokenBatch?
+    var lastDropoutSeed: UInt64?
+    var lastPruned = true
+
+    // MARK: Construction
+
+    /// Allocates zeroed parameters for `config` plus LoRA factors (if any) and a `classes`-way head.
+    public init(config: EncoderConfig, classes: Int, lora: LoRAConfig? = nil) {
+        precondition(config.family != .gpt2, "GPT-2 uses its own block; not supported by this classifier yet")
+        self.config = config
+        self.classes = classes
+        self.lora = lora
+        let H = config.hidden, I = config.intermediate
+        var tensors: [(name: String, shape: [Int], group: ParameterGroup)] = [
+            ("embeddings.word_embeddings.weight", [config.vocabularySize, H], .backbone),
+            ("embeddings.position_embeddings.weight", [config.maxPositions, H], .backbone),
+        ]
+        if config.typeVocabularySize > 0 {
+            tensors.append(("embeddings.token_type_embeddings.weight", [config.typeVocabularySize, H], .backbone))
+        }
+        tensors += [("embeddings.LayerNorm.weight", [H], .backbone), ("embeddings.LayerNorm.bias", [H], .backbone)]
+        for l in 0..<config.layers {
+            let p = "encoder.layer.\(l)."
+            // query, key, value weights adjacent (then their biases) form one fused (3H, H) projection.
+            tensors += [
+                (p + "attention.self.query.weight", [H, H], .backbone),
+                (p + "attention.self.key.weight", [H, H], .backbone),
+                (p + "attention.self.value.weight", [H, H], .backbone),
+                (p + "attention.self.query.bias", [H], .backbone),
+                (p + "attention.self.key.bias", [H], .backbone),
+                (p + "attention.self.value.bias", [H], .backbone),
+                (p + "attention.output.dense.weight", [H, H], .backbone),
+                (p + "attention.output.dense.bias", [H], .backbone),
+                (p + "attention.output.LayerNorm.weight", [H], .backbone),
+                (p + "attention.output.LayerNorm.bias", [H], .backbone),
+                (p + "intermediate.dense.weight", [I, H], .backbone),
+                (p + "intermediate.dense.bias", [I], .backbone),
+                (p + "output.dense.weight", [H, I], .backbone),
+                (p + "output.dense.bias", [H], .backbone),
+                (p + "output.LayerNorm.weight", [H], .backbone),
+                (p + "output.LayerNorm.bias", [H], .backbone),
+            ]
+        }
+        if let lora {
+            for l in 0..<config.layers {
+                for target in lora.targets {
+                    let p = "encoder.layer.\(l).attention.self.\(target.rawValue)."
+                    tensors += [(p + "lora_A", [lora.rank, H], .lora), (p + "lora_B", [H, lora.rank], .lora)]
+                }
+            }
+        }
+        tensors += [("classifier.weight", [classes, H], .head), ("classifier.bias", [classes], .head)]
+        let store = ParameterStore<T>(tensors)
+        parameters = store
+
+        wordEmbeddings = store.offset("embeddings.word_embeddings.weight")
+        positionEmbeddings = store.offset("embeddings.position_embeddings.weight")
+        typeEmbeddings = config.typeVocabularySize > 0 ? store.offset("embeddings.token_type_embeddings.weight") : nil
+        embeddingNormGamma = store.offset("embeddings.LayerNorm.weight")
+        embeddingNormBeta = store.offset("embeddings.LayerNorm.bias")
+        headWeight = store.offset("classifier.weight")
+        headBias = store.offset("classifier.bias")
+        for l in 0..<config.layers {
+            let p = "encoder.layer.\(l)."
+            var o = LayerOffsets()
+            o.qkvWeight = store.offset(p + "attention.self.query.weight")
+            o.qkvBias = store.offset(p + "attention.self.query.bias")
+            o.outWeight = store.offset(p + "attention.output.dense.weight")
+            o.outBias = store.offset(p + "attention.output.dense.bias")
+            o.norm1Gamma = store.offset(p + "attention.output.LayerNorm.weight")
+            o.norm1Beta = store.offset(p + "attention.output.LayerNorm.bias")
+            o.ffnInWeight = store.offset(p + "intermediate.dense.weight")
+            o.ffnInBias = store.offset(p + "intermediate.dense.bias")
+            o.ffnOutWeight = store.offset(p + "output.dense.weight")
+            o.ffnOutBias = store.offset(p + "output.dense.bias")
+            o.norm2Gamma = store.offset(p + "output.LayerNorm.weight")
+            o.norm2Beta = store.offset(p + "output.LayerNorm.bias")
+            for target in lora?.targets ?? [] {
+                o.loraA.append(store.offset(p + "attention.self.\(target.rawValue).lora_A"))
+                o.loraB.append(store.offset(p + "attention.self.\(target.rawValue).lora_B"))
+            }
+            layerOffsets.append(o)
+        }
+    }
+
+    /// Initialises the head as Hugging Face does (weight N(0, 0.02²), bias 0) and LoRA as PEFT
+    /// (A uniform in ±1/√in, B zero), from `seed`.
+    public func initializeHeadAndLoRA(seed: UInt64) {
+        var rng = RandomGenerator(seed: seed, stream: 0x4845_4144)  // "HEAD"
+        let w = parameters.values.baseAddress! + headWeight
+        for i in 0..<(classes * config.hidden) { w[i] = T(0.02 * rng.nextGaussian()) }
+        (parameters.values.baseAddress! + headBias).update(repeating: 0, count: classes)
+        guard let lora else { return }
+        var loraRng = RandomGenerator(seed: seed, stream: 0x4C4F_5241)  // "LORA"
+        let bound = 1 / Double(config.hidden).squareRoot()
+        for o in layerOffsets {
+            for (a, b) in zip(o.loraA, o.loraB) {
+                let pa = parameters.values.baseAddress! + a
+                for i in 0..<(lora.rank * config.hidden) { pa[i] = T((2 * loraRng.nextDouble() - 1) * bound) }
+                (parameters.values.baseAddress! + b).update(repeating: 0, count: lora.rank * config.hidden)
+            }
+        }
+    }
+
+    @inline(__always) func value(_ offset: Int) -> UnsafeMutablePointer<T> { parameters.values.baseAddress! + offset }
+    @inline(__always) func grad(_ offset: Int) -> UnsafeMutablePointer<T> { parameters.gradients.baseAddress! + offset }
+
+    // MARK: Forward
+
+    /// Runs the encoder and the head. `dropoutSeed` nil = eval mode (no dropout). With
+    /// `allTokens`, every token's final hidden state is computed (for mean pooling); otherwise
+    /// the last layer computes only the feature token of each example (exactly the same φ).
+    public func forward(_ batch: TokenBatch, dropoutSeed: UInt64? = nil, allTokens: Bool = false) {
+        let B = batch.batchSize, T_ = batch.seqLen, H = config.hidden
+        let N = B * T_
+        if workspace == nil || !workspace!.fits(batch: B, seqLen: T_) {
+            workspace = Workspace<T>(config: config, classes: classes, lora: lora, batch: B, seqLen: T_)
+        }
+        let ws = workspace!
+        ws.setShape(batch: B, seqLen: T_)
+        lastBatch = batch
+        lastDropoutSeed = dropoutSeed
+        lastPruned = !allTokens
+        let training = dropoutSeed != nil
+        let hiddenP = config.hiddenDropout, attentionP = config.attentionDropout
+        let hiddenScale = T(1 / (1 - hiddenP)), attentionScale = T(1 / (1 - attentionP))
+        func siteSeed(_ site: Int) -> UInt64 {
+            var g = RandomGenerator(seed: dropoutSeed ?? 0, stream: UInt64(site))
+            return g.next()
+        }
+
+        batch.ids.withUnsafeBufferPointer { ids in
+        batch.typeIds.withUnsafeBufferPointer { types in
+        batch.positionIds.withUnsafeBufferPointer { positions in
+        batch.lengths.withUnsafeBufferPointer { lengths in
+        batch.featurePositions.withUnsafeBufferPointer { featurePositions in
+            // Embeddings → LayerNorm → dropout.
+            embeddingForward(ws.embeddingSum, ids: ids.baseAddress!, positions: positions.baseAddress!,
+                             types: types.baseAddress!, word: value(wordEmbeddings),
+                             position: value(positionEmbeddings), type: typeEmbeddings.map { value($0) },
+                             n: N, dim: H)
+            layerNormForward(ws.hidden[0], mean: ws.embeddingMean, rstd: ws.embeddingRstd, ws.embeddingSum,
+                             gamma: value(embeddingNormGamma), beta: value(embeddingNormBeta),
+                             n: N, dim: H, eps: config.layerNormEps)
+            if training && hiddenP > 0 {
+                dropoutMask(ws.embeddingMask, rows: N, dim: H, p: hiddenP, seed: siteSeed(0))
+                applyDropout(ws.hidden[0], mask: ws.embeddingMask, count: N * H, scale: hiddenScale)
+            }
+            for l in 0..<config.layers {
+                let pruned = lastPruned && l == config.layers - 1
+                layerForward(l, ws: ws, lengths: lengths.baseAddress!,
+                             queryPositions: pruned ? featurePositions.baseAddress! : nil,
+                             training: training, seed: siteSeed(1 + l),
+                             hiddenScale: hiddenScale, attentionScale: attentionScale)
+            }
+            // Features φ: the feature token's final hidden state (compact rows when pruned).
+            let last = ws.hidden[config.layers]
+            for b in 0..<B {
+                let row = lastPruned ? b : b * T_ + Int(featurePositions[b])
+                (ws.features + b * H).update(from: last + row * H, count: H)
+            }
+        }}}}}
+        headForward(training: training, seed: siteSeed(10_000))
+    }
+
+    /// One encoder layer: X = hidden[l] (N, H) → hidden[l+1] ((N or B), H).
+    private func layerForward(_ l: Int, ws: Workspace<T>, lengths: UnsafePointer<Int32>,
+                              queryPositions: UnsafePointer<Int32>?, training: Bool, seed: UInt64,
+                              hiddenScale: T, attentionScale: T) {
+        let o = layerOffsets[l], a = ws.layers[l]
+        let B = ws.batch, T_ = ws.seqLen, H = config.hidden, I = config.intermediate
+        let N = B * T_
+        let rows = queryPositions == nil ? N : B
+        let x = ws.hidden[l]
+        // Fused Q, K, V projection (+ LoRA on the chosen parts).
+        linearForward(a.qkv, ldy: 3 * H, x, ldx: H, value(o.qkvWeight), value(o.qkvBias), n: N, inDim: H, outDim: 3 * H)
+        if let lora {
+            for (i, target) in lora.targets.enumerated() {
+                loraForward(out: a.qkv + target.block * H, ldo: 3 * H, tmp: a.loraTmp[i], x: x,
+                            a: value(o.loraA[i]), b: value(o.loraB[i]), n: N, inDim: H, outDim: H,
+                            rank: lora.rank, scaling: T(lora.scaling))
+            }
+        }
+        let shape = AttentionShape(batch: B, seqLen: T_, hidden: H, heads: config.heads, causal: false)
+        let probsCount = B * config.heads * T_ * (queryPositions == nil ? T_ : 1)
+        let attentionDrop = training && config.attentionDropout > 0
+        if attentionDrop {
+            dropoutMask(a.attentionMask, rows: probsCount / T_, dim: T_, p: config.attentionDropout, seed: seed &+ 1)
+        }
+        attentionForward(ctx: a.context, probs: a.probs, dropMask: attentionDrop ? UnsafePointer(a.attentionMask) : nil,
+                         dropScale: attentionScale, qkv: a.qkv, lengths: lengths,
+                         queryPositions: queryPositions, shape: shape)
+        // Output projection → dropout → + residual → LayerNorm.
+        linearForward(a.residual1, ldy: H, a.context, ldx: H, value(o.outWeight), value(o.outBias), n: rows, inDim: H, outDim: H)
+        let hiddenDrop = training && config.hiddenDropout > 0
+        if hiddenDrop {
+            dropoutMask(a.mask1, rows: rows, dim: H, p: config.hiddenDropout, seed: seed &+ 2)
+            applyDropout(a.residual1, mask: a.mask1, count: rows * H, scale: hiddenScale)
+        }
+        addResidual(a.residual1, x, rows: rows, dim: H, seqLen: T_, queryPositions: queryPositions)
+        layerNormForward(a.normed1, mean: a.mean1, rstd: a.rstd1, a.residual1, gamma: value(o.norm1Gamma),
+                         beta: value(o.norm1Beta), n: rows, dim: H, eps: config.layerNormEps)
+        // Feed-forward: GELU(h1·W1ᵀ + b1)·W2ᵀ + b2 → dropout → + h1 → LayerNorm.
+        linearForward(a.ffnPre, ldy: I, a.normed1, ldx: H, value(o.ffnInWeight), value(o.ffnInBias), n: rows, inDim: H, outDim: I)
+        activationForward(a.ffnAct, a.ffnPre, count: rows * I, config.activation)
+        linearForward(a.residual2, ldy: H, a.ffnAct, ldx: I, value(o.ffnOutWeight), value(o.ffnOutBias), n: rows, inDim: I, outDim: H)
+        if hiddenDrop {
+            dropoutMask(a.mask2, rows: rows, dim: H, p: config.hiddenDropout, seed: seed &+ 3)
+            applyDropout(a.residual2, mask: a.mask2, count: rows * H, scale: hiddenScale)
+        }
+        addResidual(a.residual2, a.normed1, rows: rows, dim: H, seqLen: T_, queryPositions: nil)
+        layerNormForward(ws.hidden[l + 1], mean: a.mean2, rstd: a.rstd2, a.residual2, gamma: value(o.norm2Gamma),
+                         beta: value(o.norm2Beta), n: rows, dim: H, eps: config.layerNormEps)
+    }
+
+    /// y[r] += x[row(r)], where row(r) = r, or b·T + queryPositions[b] for compact rows r = b.
+    private func addResidual(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, rows: Int, dim: Int,
+                             seqLen: Int, queryPositions: UnsafePointer<Int32>?) {
+        Parallel.forRanges(rows, grain: max(1, 16384 / dim)) { range in
+            for r in range {
+                let src = x + (queryPositions.map { r * seqLen + Int($0[r]) } ?? r) * dim
+                let dst = y + r * dim
+                for j in 0..<dim { dst[j] += src[j] }
+            }
+        }
+    }
+
+    private func headForward(training: Bool, seed: UInt64) {
+        let ws = workspace!
+        let B = ws.batch, H = config.hidden
+        ws.featuresDropped.update(from: ws.features, count: B * H)
+        if training && config.hiddenDropout > 0 {
+            dropoutMask(ws.featureMask, rows: B, dim: H, p: config.hiddenDropout, seed: seed)
+            applyDropout(ws.featuresDropped, mask: ws.featureMask, count: B * H, scale: T(1 / (1 - config.hiddenDropout)))
+        }
+        linearForward(ws.logits, ldy: classes, ws.featuresDropped, ldx: H, value(headWeight), value(headBias),
+                      n: B, inDim: H, outDim: classes)
+    }
+
+    // MARK: Outputs of the last forward
+
+    public var batchSize: Int { workspace?.batch ?? 0 }
+
+    /// φ of the last forward, (B, H) row-major.
+    public var features: UnsafeBufferPointer<T> {
+        UnsafeBufferPointer(start: workspace!.features, count: workspace!.batch * config.hidden)
+    }
+
+    /// Logits of the last forward, (B, C) row-major.
+    public var logits: UnsafeBufferPointer<T> {
+        UnsafeBufferPointer(start: workspace!.logits, count: workspace!.batch * classes)
+    }
+
+    /// Final hidden states of every token, (B·T, H); only after forward(allTokens: true).
+    public var tokenStates: UnsafeBufferPointer<T> {
+        precondition(!lastPruned, "tokenStates needs forward(allTokens: true)")
+        return UnsafeBufferPointer(start: workspace!.hidden[config.layers], count: workspace!.batch * workspace!.seqLen * config.hidden)
+    }
+
+    /// Mean cross-entropy of the last forward's logits against `labels`; stores
+    /// dL/dlogits = (softmax − onehot)/B for backward().
+    @discardableResult
+    public func loss(labels: [Int]) -> Double {
+        let ws = workspace!
+        let B = ws.batch, C = classes
+        precondition(labels.count == B && labels.allSatisfy { $0 >= 0 && $0 < C })
+        return crossEntropyForward(dlogits: ws.logitGradient, logits: ws.logits, labels: labels, batch: B, classes: C)
+    }
+
+    // MARK: Backward
+
+    /// Backpropagates the gradient stored by loss(labels:) into the parameter gradients.
+    public func backward() {
+        let ws = workspace!
+        let B = ws.batch, H = config.hidden
+        // Head: logits = φ_drop·Vᵀ + b.
+        ws.featureGradient.update(repeating: 0, count: B * H)
+        linearBackward(dx: ws.featureGradient, ldx: H, dw: trainHead ? grad(headWeight) : nil,
+                       db: trainHead ? grad(headBias) : nil, dy: ws.logitGradient, ldy: classes,
+                       x: ws.featuresDropped, w: value(headWeight), n: B, inDim: H, outDim: classes, ones: ws.ones)
+        if lastDropoutSeed != nil && config.hiddenDropout > 0 {
+            applyDropout(ws.featureGradient, mask: ws.featureMask, count: B * H, scale: T(1 / (1 - config.hiddenDropout)))
+        }
+        if trainBackbone || (lora != nil && trainLoRA) {
+            backward(featureGradient: ws.featureGradient)
+        }
+    }
+
+    /// Backpropagates dL/dφ (B, H) through the encoder into the backbone and LoRA gradients
+    /// (as enabled by trainBackbone / trainLoRA). The eNTK calls this with dφ = V_c.
+    public func backward(featureGradient: UnsafePointer<T>) {
+        let ws = workspace!, batch = lastBatch!
+        let B = ws.batch, T_ = ws.seqLen, H = config.hidden
+        let N = B * T_
+        let training = lastDropoutSeed != nil
+        let hiddenScale = T(1 / (1 - config.hiddenDropout)), attentionScale = T(1 / (1 - config.attentionDropout))
+        // Gradient w.r.t. the last layer's output rows.
+        let outRows = lastPruned ? B : N
+        ws.gradOut.update(repeating: 0, count: outRows * H)
+        for b in 0..<B {
+            let row = lastPruned ? b : b * T_ + Int(batch.featurePositions[b])
+            let dst = ws.gradOut + row * H, src = featureGradient + b * H
+            for j in 0..<H { dst[j] += src[j] }
+        }
+        // The lowest layer whose input gradient matters: embeddings train with the backbone;
+        // with LoRA only, layer 0's LoRA needs dX of layer 0 computed internally but not below.
+        let needEmbeddingGradient = trainBackbone
+        batch.lengths.withUnsafeBufferPointer { lengths in
+        batch.featurePositions.withUnsafeBufferPointer { featurePositions in
+            for l in stride(from: config.layers - 1, through: 0, by: -1) {
+                let pruned = lastPruned && l == config.layers - 1
+                let needInputGradient = l > 0 || needEmbeddingGradient
+                layerBackward(l, ws: ws, lengths: lengths.baseAddress!,
+                              queryPositions: pruned ? featurePositions.baseAddress! : nil,
+                              training: training, hiddenScale: hiddenScale, attentionScale: attentionScale,
+                              needInputGradient: needInputGradient)
+                swap(&ws.gradOut, &ws.gradIn)  // this layer's input gradient is the next one's output gradient
+            }
+        }}
+        guard needEmbeddingGradient else { return }
+        // Embeddings: dropout → LayerNorm → scatter into the tables.
+        if training && config.hiddenDropout > 0 {
+            applyDropout(ws.gradOut, mask: ws.embeddingMask, count: N * H, scale: hiddenScale)
+        }
+        ws.embeddingGradient.update(repeating: 0, count: N * H)
+        layerNormBackward(dx: ws.embeddingGradient, dgamma: grad(embeddingNormGamma), dbeta: grad(embeddingNormBeta),
+                          dout: ws.gradOut, x: ws.embeddingSum, mean: ws.embeddingMean, rstd: ws.embeddingRstd,
+                          gamma: value(embeddingNormGamma), n: N, dim: H)
+        var realRows: [Int] = []
+        realRows.reserveCapacity(N)
+        for b in 0..<B { for t in 0..<Int(batch.lengths[b]) { realRows.append(b * T_ + t) } }
+        batch.ids.withUnsafeBufferPointer { ids in
+        batch.positionIds.withUnsafeBufferPointer { positions in
+        batch.typeIds.withUnsafeBufferPointer { types in
+            embeddingBackward(dword: skipWordEmbeddingGradient ? nil : grad(wordEmbeddings),
+                              dposition: grad(positionEmbeddings), dtype: typeEmbeddings.map { grad($0) },
+                              dout: ws.embeddingGradient, ids: ids.baseAddress!, positions: positions.baseAddress!,
+                              types: types.baseAddress!, rows: realRows, dim: H)
+        }}}
+    }
+
+    /// When set, backward leaves the word-embedding gradient alone (the eNTK computes that
+    /// part exactly from `embeddingGradient` rows instead of a dense 30k×H table).
+    public var skipWordEmbeddingGradient = false
+
+    /// dL/d(embedding sum) of the last backward, (B·T, H): row b·T + t is the gradient that
+    /// flowed into word, position and type embedding rows of token t of example b.
+    public var embeddingGradient: UnsafeBufferPointer<T> {
+        UnsafeBufferPointer(start: workspace!.embeddingGradient, count: workspace!.batch * workspace!.seqLen * config.hidden)
+    }
+
+    /// Backward of one layer: ws.gradOut (rows of hidden[l+1]) → ws.gradIn (N, H) = dL/dhidden[l].
+    private func layerBackward(_ l: Int, ws: Workspace<T>, lengths: UnsafePointer<Int32>,
+                               queryPositions: UnsafePointer<Int32>?, training: Bool,
+                               hiddenScale: T, attentionScale: T, needInputGradient: Bool) {
+        let o = layerOffsets[l], a = ws.layers[l]
+        let B = ws.batch, T_ = ws.seqLen, H = config.hidden, I = config.intermediate
+        let N = B * T_
+        let rows = queryPositions == nil ? N : B
+        let x = ws.hidden[l]
+        let bb = trainBackbone
+        let hiddenDrop = training && config.hiddenDropout > 0
+        // LayerNorm 2 → residual (to h1) and dropout → FFN output projection.
+        let dRes = ws.gradResidual
+        dRes.update(repeating: 0, count: rows * H)
+        layerNormBackward(dx: dRes, dgamma: bb ? grad(o.norm2Gamma) : nil, dbeta: bb ? grad(o.norm2Beta) : nil,
+                          dout: ws.gradOut, x: a.residual2, mean: a.mean2, rstd: a.rstd2,
+                          gamma: value(o.norm2Gamma), n: rows, dim: H)
+        let dNormed1 = ws.gradNormed
+        dNormed1.update(from: dRes, count: rows * H)
+        if hiddenDrop { applyDropout(dRes, mask: a.mask2, count: rows * H, scale: hiddenScale) }
+        ws.gradFfnAct.update(repeating: 0, count: rows * I)
+        linearBackward(dx: ws.gradFfnAct, ldx: I, dw: bb ? grad(o.ffnOutWeight) : nil, db: bb ? grad(o.ffnOutBias) : nil,
+                       dy: dRes, ldy: H, x: a.ffnAct, w: value(o.ffnOutWeight), n: rows, inDim: I, outDim: H, ones: ws.ones)
+        ws.gradFfnPre.update(repeating: 0, count: rows * I)
+        activationBackward(dx: ws.gradFfnPre, dout: ws.gradFfnAct, x: a.ffnPre, count: rows * I, config.activation)
+        linearBackward(dx: dNormed1, ldx: H, dw: bb ? grad(o.ffnInWeight) : nil, db: bb ? grad(o.ffnInBias) : nil,
+                       dy: ws.gradFfnPre, ldy: I, x: a.normed1, w: value(o.ffnInWeight), n: rows, inDim: H, outDim: I, ones: ws.ones)
+        // LayerNorm 1 → residual (to x) and dropout → attention output projection.
+        dRes.update(repeating: 0, count: rows * H)
+        layerNormBackward(dx: dRes, dgamma: bb ? grad(o.norm1Gamma) : nil, dbeta: bb ? grad(o.norm1Beta) : nil,
+                          dout: dNormed1, x: a.residual1, mean: a.mean1, rstd: a.rstd1,
+                          gamma: value(o.norm1Gamma), n: rows, dim: H)
+        let dx = ws.gradIn
+        if needInputGradient {
+            dx.update(repeating: 0, count: N * H)
+            // Residual path: compact rows scatter back to their token rows.
+            for r in 0..<rows {
+                let row = queryPositions.map { r * T_ + Int($0[r]) } ?? r
+                let dst = dx + row * H, src = dRes + r * H
+                for j in 0..<H { dst[j] += src[j] }
+            }
+        }
+        if hiddenDrop { applyDropout(dRes, mask: a.mask1, count: rows * H, scale: hiddenScale) }
+        ws.gradContext.update(repeating: 0, count: rows * H)
+        linearBackward(dx: ws.gradContext, ldx: H, dw: bb ? grad(o.outWeight) : nil, db: bb ? grad(o.outBias) : nil,
+                       dy: dRes, ldy: H, x: a.context, w: value(o.outWeight), n: rows, inDim: H, outDim: H, ones: ws.ones)
+        // Attention → fused Q, K, V gradient.
+        ws.gradQKV.update(repeating: 0, count: N * 3 * H)
+        let shape = AttentionShape(batch: B, seqLen: T_, hidden: H, heads: config.heads, causal: false)
+        let attentionDrop = training && config.attentionDropout > 0
+        attentionBackward(dqkv: ws.gradQKV, dctx: ws.gradContext, probs: a.probs,
+                          dropMask: attentionDrop ? UnsafePointer(a.attentionMask) : nil, dropScale: attentionScale,
+                          qkv: a.qkv, lengths: lengths, queryPositions: queryPositions, shape: shape)
+        if let lora {
+            for (i, target) in lora.targets.enumerated() where trainLoRA || needInputGradient {
+                // With frozen LoRA factors the gradient still flows through them into x.
+                loraBackward(da: trainLoRA ? grad(o.loraA[i]) : ws.scratchLoRA,
+                             db: trainLoRA ? grad(o.loraB[i]) : ws.scratchLoRA,
+                             dx: needInputGradient ? dx : nil, dtmp: ws.gradLoRATmp,
+                             dy: ws.gradQKV + target.block * H, ldy: 3 * H, tmp: a.loraTmp[i], x: x,
+                             a: value(o.loraA[i]), b: value(o.loraB[i]), n: N, inDim: H, outDim: H,
+                             rank: lora.rank, scaling: T(lora.scaling))
+            }
+        }
+        linearBackward(dx: needInputGradient ? dx : nil, ldx: H, dw: bb ? grad(o.qkvWeight) : nil,
+                       db: bb ? grad(o.qkvBias) : nil, dy: ws.gradQKV, ldy: 3 * H, x: x, w: value(o.qkvWeight),
+                       n: N, inDim: H, outDim: 3 * H, ones: ws.ones)
+    }
+}
+

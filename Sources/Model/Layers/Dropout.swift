@@ -1,0 +1,31 @@
+/// Inverted dropout: kept values are scaled by 1/(1−p) in training, nothing happens in eval.
+/// Masks come from counter-based streams (seed, row), so they do not depend on threading.
+
+/// Fills mask (rows × dim) with 1 (keep) or 0 (drop); P(drop) = p (quantised to 1/65536).
+func dropoutMask(_ mask: UnsafeMutablePointer<UInt8>, rows: Int, dim: Int, p: Double, seed: UInt64) {
+    let threshold = UInt64((p * 65536).rounded())
+    Parallel.forRanges(rows, grain: max(1, 16384 / max(dim, 1))) { range in
+        for row in range {
+            var rng = RandomGenerator(seed: seed, stream: UInt64(row))
+            let m = mask + row * dim
+            var j = 0
+            while j < dim {
+                var bits = rng.next()
+                var k = 0
+                while k < 4 && j < dim {
+                    m[j] = (bits & 0xFFFF) >= threshold ? 1 : 0
+                    bits >>= 16
+                    k += 1
+                    j += 1
+                }
+            }
+        }
+    }
+}
+
+/// x[i] *= mask[i]·scale over `count` elements (forward and backward are the same operation).
+func applyDropout<T: ModelScalar>(_ x: UnsafeMutablePointer<T>, mask: UnsafePointer<UInt8>, count: Int, scale: T) {
+    Parallel.forRanges(count, grain: 32768) { r in
+        for i in r { x[i] = mask[i] == 0 ? 0 : x[i] * scale }
+    }
+}
