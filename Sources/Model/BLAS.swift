@@ -108,3 +108,23 @@ extension Double: ModelScalar {
     @inline(__always) public static func hyperbolicTangent(_ x: Double) -> Double { Foundation.tanh(x) }
     @inline(__always) public static func logarithm(_ x: Double) -> Double { Foundation.log(x) }
 }
+
+extension BLAS {
+    /// Achieved GFLOP/s of a plain n×n×n sgemm in this process with the current threads
+    /// (best of `repeats`) — the baseline every compute benchmark is compared against.
+    public static func sgemmGFLOPS(size n: Int = 1536, repeats: Int = 5) -> Double {
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+        let b = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+        defer { a.deallocate(); b.deallocate(); c.deallocate() }
+        var rng = RandomGenerator(seed: 1)
+        for i in 0..<(n * n) { a[i] = rng.nextFloat() - 0.5; b[i] = rng.nextFloat() - 0.5; c[i] = 0 }
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let start = ProcessStats.now()
+            Float.gemm(.none, .none, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n, beta: 0, c: c, ldc: n)
+            best = min(best, ProcessStats.now() - start)
+        }
+        return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
+    }
+}

@@ -68,6 +68,8 @@ public final class ParameterStore<T: ModelScalar> {
         return first.offset..<(last.offset + last.count)
     }
 
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func zeroGradients() {
         Parallel.forRanges(count, grain: 1 << 16) { r in
             (gradients.baseAddress! + r.lowerBound).update(repeating: 0, count: r.count)
@@ -75,6 +77,8 @@ public final class ParameterStore<T: ModelScalar> {
     }
 
     /// Copies every value from another store with the same layout.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func copyValues(from other: ParameterStore<T>) {
         precondition(other.count == count)
         values.baseAddress!.update(from: other.values.baseAddress!, count: count)

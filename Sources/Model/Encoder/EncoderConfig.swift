@@ -46,6 +46,11 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
 
     public var headDim: Int { hidden / heads }
 
+    /// all-MiniLM-L6-v2, the default model (used when no config.json is at hand).
+    public static let miniLM = EncoderConfig(family: .bert, layers: 6, hidden: 384, heads: 12, intermediate: 1536,
+                                             vocabularySize: 30522, maxPositions: 512, typeVocabularySize: 2,
+                                             layerNormEps: 1e-12)
+
     /// Position id of the first real token (RoBERTa: padding_idx + 1).
     public var firstPosition: Int { family == .roberta ? padTokenId + 1 : 0 }
     /// Longest sequence the position table allows.

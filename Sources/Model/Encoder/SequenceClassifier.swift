@@ -118,6 +118,8 @@ public final class SequenceClassifier<T: ModelScalar> {
 
     /// Initialises the head as Hugging Face does (weight N(0, 0.02²), bias 0) and LoRA as PEFT
     /// (A uniform in ±1/√in, B zero), from `seed`.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func initializeHeadAndLoRA(seed: UInt64) {
         var rng = RandomGenerator(seed: seed, stream: 0x4845_4144)  // "HEAD"
         let w = parameters.values.baseAddress! + headWeight
@@ -143,6 +145,8 @@ public final class SequenceClassifier<T: ModelScalar> {
     /// Runs the encoder and the head. `dropoutSeed` nil = eval mode (no dropout). With
     /// `allTokens`, every token's final hidden state is computed (for mean pooling); otherwise
     /// the last layer computes only the feature token of each example (exactly the same φ).
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func forward(_ batch: TokenBatch, dropoutSeed: UInt64? = nil, allTokens: Bool = false) {
         let B = batch.batchSize, T_ = batch.seqLen, H = config.hidden
         let N = B * T_
@@ -292,6 +296,8 @@ public final class SequenceClassifier<T: ModelScalar> {
 
     /// Mean cross-entropy of the last forward's logits against `labels`; stores
     /// dL/dlogits = (softmax − onehot)/B for backward().
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     @discardableResult
     public func loss(labels: [Int]) -> Double {
         let ws = workspace!
@@ -303,6 +309,8 @@ public final class SequenceClassifier<T: ModelScalar> {
     // MARK: Backward
 
     /// Backpropagates the gradient stored by loss(labels:) into the parameter gradients.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func backward() {
         let ws = workspace!
         let B = ws.batch, H = config.hidden
@@ -321,6 +329,8 @@ public final class SequenceClassifier<T: ModelScalar> {
 
     /// Backpropagates dL/dφ (B, H) through the encoder into the backbone and LoRA gradients
     /// (as enabled by trainBackbone / trainLoRA). The eNTK calls this with dφ = V_c.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func backward(featureGradient: UnsafePointer<T>) {
         let ws = workspace!, batch = lastBatch!
         let B = ws.batch, T_ = ws.seqLen, H = config.hidden
@@ -452,3 +462,29 @@ public final class SequenceClassifier<T: ModelScalar> {
     }
 }
 
+
+extension SequenceClassifier {
+    /// Floating-point operations of one forward (and, with `training`, forward + backward) on a
+    /// batch of B full-length sequences of T tokens, as this implementation performs them
+    /// (pruned last layer; backbone and head gradients per the train flags).
+    public func flops(batch B: Int, seqLen T_: Int, training: Bool) -> Double {
+        let H = Double(config.hidden), I = Double(config.intermediate), T = Double(T_), b = Double(B)
+        let heads = Double(config.heads), d = H / heads
+        let rank = Double(lora?.rank ?? 0), loraCount = Double(lora?.targets.count ?? 0)
+        var forward = 0.0, backward = 0.0
+        for l in 0..<config.layers {
+            let pruned = l == config.layers - 1
+            let tokens = b * T, rows = pruned ? b : tokens, queries = pruned ? 1 : T
+            let qkv = 2 * tokens * H * 3 * H
+            let loraF = loraCount * 2 * tokens * rank * H * 2
+            let attention = b * heads * queries * T * d * 4  // scores and context
+            let dense = 2 * rows * H * H + 2 * rows * H * I * 2
+            forward += qkv + loraF + attention + dense
+            // Backward: dX and dW for every product (dW only when the backbone trains).
+            let weightFactor = trainBackbone ? 2.0 : 1.0
+            backward += (qkv + dense) * weightFactor + attention * 2 + loraF * 2
+        }
+        let head = 2 * b * H * Double(classes)
+        return training ? forward + head + backward + 2 * head : forward + head
+    }
+}

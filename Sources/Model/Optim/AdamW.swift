@@ -34,6 +34,8 @@ public final class AdamW<T: ModelScalar> {
     }
 
     /// One update with learning rate `lr` of every parameter in `range` from its gradient.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func update(_ parameters: ParameterStore<T>, learningRate lr: Double) {
         step += 1
         let b1 = T(beta1), b2 = T(beta2)
@@ -102,6 +104,8 @@ public struct LinearSchedule: Sendable {
 
 /// Global L2 norm of gradients[range], summed in Double over fixed blocks in order so the
 /// result does not depend on the thread count.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
 public func gradientNorm<T: ModelScalar>(_ parameters: ParameterStore<T>, range: Range<Int>) -> Double {
     let g = parameters.gradients.baseAddress! + range.lowerBound
     let block = 1 << 16
@@ -123,6 +127,8 @@ public func gradientNorm<T: ModelScalar>(_ parameters: ParameterStore<T>, range:
 
 /// Scales gradients[range] so their global norm is at most maxNorm (torch.nn.utils
 /// clip_grad_norm_: factor maxNorm/(norm + 1e-6) when below 1). Returns the norm before clipping.
+@_specialize(exported: true, where T == Float)
+@_specialize(exported: true, where T == Double)
 @discardableResult
 public func clipGradients<T: ModelScalar>(_ parameters: ParameterStore<T>, range: Range<Int>, maxNorm: Double) -> Double {
     let norm = gradientNorm(parameters, range: range)
