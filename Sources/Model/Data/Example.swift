@@ -1,0 +1,107 @@
+import Foundation
+
+/// One labelled text-classification example.
+public struct Example: Sendable, Equatable, Codable {
+    /// Stable, meaningful identifier: the source id where the data has one ("amazon:1_1",
+    /// "bbc:tech/001"), otherwise file name and the line where the row starts ("train.tsv:17").
+    public var id: String
+    /// The first (or only) text segment.
+    public var text: String
+    /// The second segment of a sentence-pair task (premise/hypothesis, question/passage), else nil.
+    public var textPair: String?
+    /// Index into the task's `classNames`.
+    public var label: Int
+
+    public init(id: String, text: String, textPair: String? = nil, label: Int) {
+        self.id = id
+        self.text = text
+        self.textPair = textPair
+        self.label = label
+    }
+}
+
+/// A named evaluation set, e.g. one out-of-distribution test set.
+public struct NamedSplit: Sendable {
+    public var name: String
+    public var examples: [Example]
+
+    public init(name: String, examples: [Example]) {
+        self.name = name
+        self.examples = examples
+    }
+}
+
+/// A classification task: its classes and its train / validation / test / OOD examples.
+/// Every example's `label` indexes `classNames`.
+public struct TaskData: Sendable {
+    public var name: String
+    public var classNames: [String]
+    public var train: [Example]
+    public var validation: [Example]
+    public var test: [Example]
+    /// Out-of-distribution test sets, in a fixed order.
+    public var ood: [NamedSplit]
+
+    public init(name: String, classNames: [String], train: [Example], validation: [Example],
+                test: [Example], ood: [NamedSplit] = []) {
+        self.name = name
+        self.classNames = classNames
+        self.train = train
+        self.validation = validation
+        self.test = test
+        self.ood = ood
+    }
+}
+
+/// Why a data file could not be turned into examples. Each case names the file (and the line
+/// where one applies), says what was expected, and what to do.
+public enum DataError: Error, LocalizedError, Equatable {
+    /// The file does not exist. `hint` says how to get it.
+    case missingFile(path: String, hint: String)
+    /// The file exists but could not be read (a directory, permissions, I/O).
+    case unreadableFile(path: String, reason: String)
+    /// The bytes of this line are not valid UTF-8.
+    case invalidEncoding(path: String, line: Int)
+    /// A row does not have the expected shape.
+    case malformedRow(path: String, line: Int, expected: String, found: String)
+    /// A label that is not one of the task's classes.
+    case unknownLabel(path: String, line: Int, label: String, knownClasses: [String])
+    /// A required column (or JSON field) is absent; `available` lists what the file has.
+    /// `line` is nil for a header, the row's line for a JSON Lines record.
+    case missingColumn(path: String, line: Int?, column: String, available: [String])
+    /// The file holds no examples.
+    case noExamples(path: String)
+    /// The file name does not end in an extension the reader knows.
+    case unsupportedFormat(path: String, expected: String)
+    /// A caller-supplied setting is out of range.
+    case invalidSetting(name: String, value: String, expected: String)
+
+    public var errorDescription: String? {
+        switch self {
+        case let .missingFile(path, hint):
+            return "\(path): file not found. \(hint)"
+        case let .unreadableFile(path, reason):
+            return "\(path): cannot read the file (\(reason)). Check that it is a readable regular file."
+        case let .invalidEncoding(path, line):
+            return "\(path):\(line): the line is not valid UTF-8. Re-save the file as UTF-8."
+        case let .malformedRow(path, line, expected, found):
+            return "\(path):\(line): malformed row: expected \(expected), found \(found). Fix or remove this row."
+        case let .unknownLabel(path, line, label, knownClasses):
+            return "\(path):\(line): unknown label \"\(label)\"; the known classes are: "
+                + knownClasses.joined(separator: ", ")
+                + ". Use one of these labels, or give the class list explicitly."
+        case let .missingColumn(path, line, column, available):
+            let place = line.map { "\(path):\($0)" } ?? path
+            return "\(place): no column \"\(column)\"; the columns present are: "
+                + (available.isEmpty ? "(none)" : available.joined(separator: ", "))
+                + ". Name one of these (names are case-sensitive); unlabelled files such as GLUE/SuperGLUE"
+                + " test splits cannot be used — the paper uses the validation file as its test set."
+        case let .noExamples(path):
+            return "\(path): the file contains no examples. Check that it is the right file and not empty."
+        case let .unsupportedFormat(path, expected):
+            return "\(path): unsupported file type; expected \(expected). Rename or convert the file."
+        case let .invalidSetting(name, value, expected):
+            return "\(name) = \(value) is invalid: expected \(expected)."
+        }
+    }
+}
