@@ -42,8 +42,8 @@ public struct BytePairTokenizer: TextTokenizer {
     }
 
     /// Ids of `text` (and `pair`) with the family's special tokens, at most `maxLength` in all
-    /// (never fewer than the special tokens themselves: RoBERTa keeps `<s></s>` even if
-    /// maxLength < 2). Truncation is Hugging Face's longest-first, see `truncatedLengths`.
+    /// (the special tokens stay even when maxLength is smaller: RoBERTa always keeps `<s></s>`).
+    /// Truncation is Hugging Face's longest-first, see `truncatedLengths`.
     /// Type ids are all 0 (RoBERTa has one token type; GPT-2 has none).
     public func encode(_ text: String, pair: String?, maxLength: Int) -> Encoding {
         var first = tokenIds(text)
