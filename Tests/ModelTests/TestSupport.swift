@@ -4,24 +4,6 @@ import XCTest
 
 /// Shared helpers of the Model tests.
 enum TestSupport {
-    /// Repository root (this file is Tests/ModelTests/TestSupport.swift).
-    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-
-    /// The fetched model directory; fails the test (never skips) when set-up has not run.
-    static func modelDirectory(file: StaticString = #filePath, line: UInt = #line) throws -> URL {
-        let url = repositoryRoot.appendingPathComponent("assets/models/all-MiniLM-L6-v2")
-        guard FileManager.default.fileExists(atPath: url.appendingPathComponent("model.safetensors").path) else {
-            XCTFail("model assets missing at \(url.path): run bash scripts/fetch-assets.sh", file: file, line: line)
-            throw CocoaError(.fileNoSuchFile)
-        }
-        return url
-    }
-
-    static func fixture(_ path: String) -> URL {
-        Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent(path)
-    }
-
     /// A tiny BERT-family configuration for gradient checks.
     static func tinyConfig(family: ModelFamily = .bert, dropout: Double = 0) -> EncoderConfig {
         EncoderConfig(family: family, layers: 2, hidden: 8, heads: 2, intermediate: 12, vocabularySize: 23,
