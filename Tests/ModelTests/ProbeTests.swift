@@ -247,7 +247,7 @@ final class ProbeTests: XCTestCase {
         }
     }
 
-    func testWarmStartFromSolutionStopsImmediately() throws {
+    func testWarmStartFromSolutionStopsImmediatelyAndIterationCap() throws {
         let fixture = try SklearnFixture.load()
         let data = try XCTUnwrap(fixture.probe["multiclass"])
         let solver = LogisticRegression(strength: 1, tolerance: 1e-4)
@@ -256,6 +256,11 @@ final class ProbeTests: XCTestCase {
         let again = try solver.fit(features: data.floatFeatures, count: data.train_count, dimension: data.dimension,
                                    labels: data.labels, classes: data.classes, warmStart: first.head)
         XCTAssertGreaterThan(first.iterations, 5)
+        let cut = try LogisticRegression(strength: 1, tolerance: 1e-4, maxIterations: 3)
+            .fit(features: data.floatFeatures, count: data.train_count, dimension: data.dimension,
+                 labels: data.labels, classes: data.classes)
+        XCTAssertEqual(cut.iterations, 3)
+        XCTAssertFalse(cut.converged)
         XCTAssertEqual(again.iterations, 0)
         XCTAssertLessThan(maxAbsoluteDifference(again.head.weight + again.head.bias, first.head.weight + first.head.bias), 1e-15)
     }

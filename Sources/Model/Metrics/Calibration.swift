@@ -161,8 +161,8 @@ public struct CalibrationReport: Codable, Sendable, Equatable {
 
     /// Metrics of `logits` against `labels` at T = 1 and at the given temperature.
     public init(logits: Logits, labels: [Int], temperature: Double) throws {
-        let predicted = logits.predictions()
         try logits.check(labels: labels)
+        let predicted = logits.predictions()
         accuracy = try ClassificationMetrics.accuracy(predicted: predicted, labels: labels)
         f1 = try ClassificationMetrics.macroF1(predicted: predicted, labels: labels)
         mcc = try ClassificationMetrics.matthewsCorrelation(predicted: predicted, labels: labels)

@@ -5,13 +5,20 @@ import Foundation
 /// Classes are numbered by order of first appearance; the sorted encoded labels are dealt
 /// round-robin to the folds to decide how many examples of each class each fold gets; then each
 /// class's examples, in data order, fill fold 0, fold 1, … in consecutive blocks of those sizes.
+/// `folds` must be ≥ 1 (a programmer error otherwise; `LogisticRegressionCV` checks its setting).
 public func stratifiedFoldAssignment(labels: [Int], folds: Int) -> [Int] {
+    precondition(folds >= 1, "stratifiedFoldAssignment needs folds ≥ 1")
     // Encode classes by first appearance.
     var code = [Int: Int]()
     var encoded = [Int](repeating: 0, count: labels.count)
     for (index, label) in labels.enumerated() {
-        if code[label] == nil { code[label] = code.count }
-        encoded[index] = code[label]!
+        if let existing = code[label] {
+            encoded[index] = existing
+        } else {
+            let next = code.count
+            code[label] = next
+            encoded[index] = next
+        }
     }
     let classCount = code.count
     var perClass = [Int](repeating: 0, count: classCount)
