@@ -128,19 +128,3 @@ extension BLAS {
         return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
     }
 }
-
-// MARK: Double precision (linear probe, kernels)
-extension BLAS {
-    /// Row-major C = alpha · op(A) · op(B) + beta · C with op(A) (m, k), op(B) (k, n), C (m, n).
-    /// `transposeA`: A is stored (k, m) with leading dimension lda; likewise for B.
-    public static func dgemm(transposeA: Bool = false, transposeB: Bool = false,
-                             m: Int, n: Int, k: Int, alpha: Double = 1,
-                             _ a: UnsafePointer<Double>, lda: Int,
-                             _ b: UnsafePointer<Double>, ldb: Int,
-                             beta: Double = 0, _ c: UnsafeMutablePointer<Double>, ldc: Int) {
-        cblas_dgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
-                    transposeB ? CblasTrans : CblasNoTrans,
-                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
-                    beta, c, blasint(ldc))
-    }
-}

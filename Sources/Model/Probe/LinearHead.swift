@@ -58,9 +58,9 @@ public struct LinearHead: Sendable, Equatable {
         design.values.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { w in
                 result.withUnsafeMutableBufferPointer { z in
-                    BLAS.dgemm(transposeB: true, m: design.rows, n: classes, k: dimension,
-                               x.baseAddress!, lda: dimension, w.baseAddress!, ldb: dimension,
-                               z.baseAddress!, ldc: classes)
+                    Double.gemm(.none, .transpose, m: design.rows, n: classes, k: dimension, alpha: 1,
+                                a: x.baseAddress!, lda: dimension, b: w.baseAddress!, ldb: dimension,
+                                beta: 0, c: z.baseAddress!, ldc: classes)
                     for row in 0..<design.rows {
                         for k in 0..<classes { z[row * classes + k] += bias[k] }
                     }

@@ -165,8 +165,9 @@ struct MultinomialLogisticObjective: SmoothObjective {
         design.values.withUnsafeBufferPointer { x in
             scratch.withUnsafeMutableBufferPointer { z in
                 // z (N, K) = X (N, D) · Wᵀ (D, K)
-                BLAS.dgemm(transposeB: true, m: rows, n: classes, k: dimension,
-                           x.baseAddress!, lda: dimension, weight, ldb: dimension, z.baseAddress!, ldc: classes)
+                Double.gemm(.none, .transpose, m: rows, n: classes, k: dimension, alpha: 1,
+                            a: x.baseAddress!, lda: dimension, b: weight, ldb: dimension,
+                            beta: 0, c: z.baseAddress!, ldc: classes)
                 for k in 0..<classes { biasGradient[k] = 0 }
                 for row in 0..<rows {
                     let logits = z.baseAddress! + row * classes
@@ -187,9 +188,9 @@ struct MultinomialLogisticObjective: SmoothObjective {
                     }
                 }
                 // ∇W (K, D) = Gᵀ (K, N) · X (N, D)
-                BLAS.dgemm(transposeA: true, m: classes, n: dimension, k: rows,
-                           z.baseAddress!, lda: classes, x.baseAddress!, ldb: dimension,
-                           weightGradient, ldc: dimension)
+                Double.gemm(.transpose, .none, m: classes, n: dimension, k: rows, alpha: 1,
+                            a: z.baseAddress!, lda: classes, b: x.baseAddress!, ldb: dimension,
+                            beta: 0, c: weightGradient, ldc: dimension)
             }
         }
         var squaredNorm = 0.0
