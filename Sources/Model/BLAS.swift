@@ -8,8 +8,25 @@ public enum BLAS {
     public static var configuration: String { String(cString: openblas_get_config()) }
     /// The kernel family OpenBLAS picked for this CPU (OPENBLAS_CORETYPE overrides it).
     public static var coreName: String { String(cString: openblas_get_corename()) }
-    public static var threads: Int { Int(openblas_get_num_threads()) }
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    /// Compute threads of this rank: OPENBLAS_NUM_THREADS (else the cores OpenBLAS found),
+    /// read once at start-up. lpft-mpi runs OpenBLAS itself single-threaded and splits products
+    /// and elementwise loops over these threads (Parallel), so idle OpenBLAS workers never spin
+    /// against our own threads.
+    public static var threads: Int { Parallel.threads }
+
+    /// Threads found at start-up; OpenBLAS is switched to one thread from then on.
+    static let startupThreads: Int = {
+        let n = max(1, Int(openblas_get_num_threads()))
+        openblas_set_num_threads(1)
+        return n
+    }()
+
+    /// Runs `body` with OpenBLAS's own threading at `threads` (benchmark baselines only).
+    static func withInternalThreads<R>(_ threads: Int, _ body: () -> R) -> R {
+        openblas_set_num_threads(Int32(threads))
+        defer { openblas_set_num_threads(1) }
+        return body()
+    }
 
     /// Eigenvalues (ascending) of a symmetric n×n matrix (row-major; only one triangle is read),
     /// by LAPACK dsyevd. Returns nil if LAPACK reports a failure.
@@ -30,6 +47,36 @@ public enum BLAS {
         var iwork = [Int32](repeating: 0, count: Int(max(liwork, 1)))
         dsyevd_(&jobz, &uplo, &nn, &a, &lda, &w, &work, &lwork, &iwork, &liwork, &info)
         return info == 0 ? w : nil
+    }
+}
+
+/// C = alpha·op(A)·op(B) + beta·C split over the compute threads (rows of C, or columns when C
+/// has few rows); small products run on the calling thread. Each element of C is computed by
+/// exactly one call, so the result does not depend on the thread count.
+@inline(__always)
+func parallelGemm<T: ModelScalar>(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+                                  alpha: T, a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                                  beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {
+    let threads = Parallel.threads
+    let work: Double = Double(m) * Double(n) * Double(k)
+    guard threads > 1, work >= 2_000_000 else {
+        T.gemm(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        return
+    }
+    if m >= n || m >= 64 * threads {
+        let chunk = ((m + threads - 1) / threads + 7) / 8 * 8
+        Parallel.forRanges(m, chunk: chunk) { rows in
+            let aPart = transA == .none ? a + rows.lowerBound * lda : a + rows.lowerBound
+            T.gemm(transA, transB, m: rows.count, n: n, k: k, alpha: alpha, a: aPart, lda: lda, b: b, ldb: ldb,
+                   beta: beta, c: c + rows.lowerBound * ldc, ldc: ldc)
+        }
+    } else {
+        let chunk = ((n + threads - 1) / threads + 7) / 8 * 8
+        Parallel.forRanges(n, chunk: chunk) { cols in
+            let bPart = transB == .none ? b + cols.lowerBound : b + cols.lowerBound * ldb
+            T.gemm(transA, transB, m: m, n: cols.count, k: k, alpha: alpha, a: a, lda: lda, b: bPart, ldb: ldb,
+                   beta: beta, c: c + cols.lowerBound, ldc: ldc)
+        }
     }
 }
 
@@ -119,11 +166,15 @@ extension BLAS {
         defer { a.deallocate(); b.deallocate(); c.deallocate() }
         var rng = RandomGenerator(seed: 1)
         for i in 0..<(n * n) { a[i] = rng.nextFloat() - 0.5; b[i] = rng.nextFloat() - 0.5; c[i] = 0 }
-        var best = Double.infinity
-        for _ in 0..<repeats {
-            let start = ProcessStats.now()
-            Float.gemm(.none, .none, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n, beta: 0, c: c, ldc: n)
-            best = min(best, ProcessStats.now() - start)
+        // OpenBLAS's own threading at this rank's thread count: the plain-library baseline.
+        let best = withInternalThreads(threads) { () -> Double in
+            var best = Double.infinity
+            for _ in 0..<repeats {
+                let start = ProcessStats.now()
+                Float.gemm(.none, .none, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n, beta: 0, c: c, ldc: n)
+                best = min(best, ProcessStats.now() - start)
+            }
+            return best
         }
         return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
     }

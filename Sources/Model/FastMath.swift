@@ -8,7 +8,7 @@ public enum FastMath {
     @inline(__always)
     public static func exp(_ x: Float) -> Float {
         let clamped = Swift.min(Swift.max(x, -87.3), 88.7)
-        let n = (clamped * 1.442_695_04).rounded()
+        let n = (clamped * 1.442_695_04).rounded(.toNearestOrEven)  // one roundss, vectorizable
         // Cody–Waite split of ln 2 keeps r exact enough.
         var r = clamped - n * 0.693_359_375
         r = r + n * 2.121_944_4e-4

@@ -4,8 +4,22 @@ import Dispatch
 /// of threads BLAS uses, so one rank never uses more cores than OPENBLAS_NUM_THREADS gives it.
 /// Use it only where items are independent, so results never depend on the split.
 public enum Parallel {
-    /// Threads for elementwise loops (defaults to BLAS's thread count).
-    nonisolated(unsafe) public static var threads: Int = max(1, BLAS.threads)
+    /// Compute threads of this rank (OPENBLAS_NUM_THREADS, else all cores OpenBLAS sees).
+    nonisolated(unsafe) public static var threads: Int = BLAS.startupThreads
+
+    /// Runs body over consecutive ranges of `chunk` items covering 0..<count, in parallel.
+    @inline(__always)
+    public static func forRanges(_ count: Int, chunk: Int, _ body: (Range<Int>) -> Void) {
+        let pieces = (count + chunk - 1) / max(chunk, 1)
+        if pieces <= 1 || threads <= 1 {
+            var start = 0
+            while start < count { body(start..<min(count, start + chunk)); start += chunk }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: pieces) { p in
+            body((p * chunk)..<min(count, (p + 1) * chunk))
+        }
+    }
 
     /// Runs body over disjoint ranges covering 0..<count; ranges hold at least `grain` items.
     @inline(__always)

@@ -54,15 +54,16 @@ struct BenchModel: RankCommand {
         let tokens = TokenBatch(encodings, config: config)
         let labels = (0..<batch).map { $0 % 2 }
         let range = 0..<classifier.parameters.count
-        let optimizer = AdamW(parameters: classifier.parameters, range: range, weightDecay: 0.01)
+        let optimizer = AdamW(parameters: classifier.parameters, range: range, weightDecay: 0)
+        optimizer.setSparseTable(range: classifier.wordEmbeddingTable.range, rowLength: classifier.wordEmbeddingTable.rowLength)
 
         func trainStep(_ step: Int) {
-            classifier.parameters.zeroGradients()
+            classifier.zeroGradients()
             classifier.forward(tokens, dropoutSeed: UInt64(step))
             classifier.loss(labels: labels)
             classifier.backward()
-            clipGradients(classifier.parameters, range: range, maxNorm: 1.0)
-            optimizer.update(classifier.parameters, learningRate: 1e-5)
+            clipGradients(classifier.parameters, ranges: classifier.gradientRanges(within: range), maxNorm: 1.0)
+            optimizer.update(classifier.parameters, learningRate: 1e-5, touchedRows: classifier.touchedWordRows)
         }
         for s in 0..<2 { trainStep(s) }  // warm-up: allocation, page faults, BLAS buffers
         let trainStart = ProcessStats.now()

@@ -27,9 +27,9 @@ public enum LoRATarget: String, Codable, Sendable, CaseIterable {
 func loraForward<T: ModelScalar>(out: UnsafeMutablePointer<T>, ldo: Int, tmp: UnsafeMutablePointer<T>,
                                  x: UnsafePointer<T>, a: UnsafePointer<T>, b: UnsafePointer<T>,
                                  n: Int, inDim: Int, outDim: Int, rank: Int, scaling: T) {
-    T.gemm(.none, .transpose, m: n, n: rank, k: inDim, alpha: 1, a: x, lda: inDim, b: a, ldb: inDim,
+    parallelGemm(.none, .transpose, m: n, n: rank, k: inDim, alpha: 1, a: x, lda: inDim, b: a, ldb: inDim,
            beta: 0, c: tmp, ldc: rank)
-    T.gemm(.none, .transpose, m: n, n: outDim, k: rank, alpha: scaling, a: tmp, lda: rank, b: b, ldb: rank,
+    parallelGemm(.none, .transpose, m: n, n: outDim, k: rank, alpha: scaling, a: tmp, lda: rank, b: b, ldb: rank,
            beta: 1, c: out, ldc: ldo)
 }
 
@@ -40,14 +40,14 @@ func loraBackward<T: ModelScalar>(da: UnsafeMutablePointer<T>, db: UnsafeMutable
                                   dy: UnsafePointer<T>, ldy: Int, tmp: UnsafePointer<T>,
                                   x: UnsafePointer<T>, a: UnsafePointer<T>, b: UnsafePointer<T>,
                                   n: Int, inDim: Int, outDim: Int, rank: Int, scaling: T) {
-    T.gemm(.transpose, .none, m: outDim, n: rank, k: n, alpha: scaling, a: dy, lda: ldy, b: tmp, ldb: rank,
+    parallelGemm(.transpose, .none, m: outDim, n: rank, k: n, alpha: scaling, a: dy, lda: ldy, b: tmp, ldb: rank,
            beta: 1, c: db, ldc: rank)
-    T.gemm(.none, .none, m: n, n: rank, k: outDim, alpha: scaling, a: dy, lda: ldy, b: b, ldb: rank,
+    parallelGemm(.none, .none, m: n, n: rank, k: outDim, alpha: scaling, a: dy, lda: ldy, b: b, ldb: rank,
            beta: 0, c: dtmp, ldc: rank)
-    T.gemm(.transpose, .none, m: rank, n: inDim, k: n, alpha: 1, a: dtmp, lda: rank, b: x, ldb: inDim,
+    parallelGemm(.transpose, .none, m: rank, n: inDim, k: n, alpha: 1, a: dtmp, lda: rank, b: x, ldb: inDim,
            beta: 1, c: da, ldc: inDim)
     if let dx {
-        T.gemm(.none, .none, m: n, n: inDim, k: rank, alpha: 1, a: dtmp, lda: rank, b: a, ldb: inDim,
+        parallelGemm(.none, .none, m: n, n: inDim, k: rank, alpha: 1, a: dtmp, lda: rank, b: a, ldb: inDim,
                beta: 1, c: dx, ldc: inDim)
     }
 }

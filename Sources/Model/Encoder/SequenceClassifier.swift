@@ -29,6 +29,10 @@ public final class SequenceClassifier<T: ModelScalar> {
     var layerOffsets: [LayerOffsets] = []
     let headWeight: Int, headBias: Int
 
+    /// Word-embedding rows (token ids) that received gradient since zeroGradients(); after a
+    /// data-parallel allreduce, set it to the union over ranks.
+    public var touchedWordRows: [UInt8]
+
     /// Activations of the last forward, reused across steps.
     var workspace: Workspace<T>?
     var lastBatch: TokenBatch?
@@ -43,6 +47,7 @@ public final class SequenceClassifier<T: ModelScalar> {
         self.config = config
         self.classes = classes
         self.lora = lora
+        touchedWordRows = [UInt8](repeating: 0, count: config.vocabularySize)
         let H = config.hidden, I = config.intermediate
         var tensors: [(name: String, shape: [Int], group: ParameterGroup)] = [
             ("embeddings.word_embeddings.weight", [config.vocabularySize, H], .backbone),
@@ -379,7 +384,52 @@ public final class SequenceClassifier<T: ModelScalar> {
                               dposition: grad(positionEmbeddings), dtype: typeEmbeddings.map { grad($0) },
                               dout: ws.embeddingGradient, ids: ids.baseAddress!, positions: positions.baseAddress!,
                               types: types.baseAddress!, rows: realRows, dim: H)
+            if !skipWordEmbeddingGradient { for r in realRows { touchedWordRows[Int(ids[r])] = 1 } }
         }}}
+    }
+
+    // MARK: Sparse word-embedding gradient
+
+    /// Arena range of the word-embedding table and its row length: only rows of tokens seen in
+    /// a batch get gradient, so zeroing, clipping and AdamW skip the others exactly.
+    public var wordEmbeddingTable: (range: Range<Int>, rowLength: Int) {
+        (wordEmbeddings..<(wordEmbeddings + config.vocabularySize * config.hidden), config.hidden)
+    }
+
+    /// Zeroes every gradient. Word-embedding rows no backward touched since the last call are
+    /// already zero and are skipped (the table is half of MiniLM's parameters).
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func zeroGradients() {
+        let table = wordEmbeddingTable.range, H = config.hidden
+        let g = parameters.gradients.baseAddress!
+        Parallel.forRanges(table.lowerBound, grain: 1 << 16) { r in (g + r.lowerBound).update(repeating: 0, count: r.count) }
+        Parallel.forRanges(parameters.count - table.upperBound, grain: 1 << 16) { r in
+            (g + table.upperBound + r.lowerBound).update(repeating: 0, count: r.count)
+        }
+        for row in 0..<config.vocabularySize where touchedWordRows[row] != 0 {
+            (g + table.lowerBound + row * H).update(repeating: 0, count: H)
+            touchedWordRows[row] = 0
+        }
+    }
+
+    /// Parts of `range` that can hold a nonzero gradient now: everything outside the word
+    /// table plus its touched rows (consecutive rows merged).
+    public func gradientRanges(within range: Range<Int>) -> [Range<Int>] {
+        let (table, H) = wordEmbeddingTable
+        guard range.overlaps(table) else { return [range] }
+        var result: [Range<Int>] = []
+        if range.lowerBound < table.lowerBound { result.append(range.lowerBound..<table.lowerBound) }
+        var row = 0
+        while row < config.vocabularySize {
+            guard touchedWordRows[row] != 0 else { row += 1; continue }
+            let start = row
+            while row < config.vocabularySize && touchedWordRows[row] != 0 { row += 1 }
+            let r = (table.lowerBound + start * H)..<(table.lowerBound + row * H)
+            result.append(r.clamped(to: range))
+        }
+        if range.upperBound > table.upperBound { result.append(table.upperBound..<range.upperBound) }
+        return result.filter { !$0.isEmpty }
     }
 
     /// When set, backward leaves the word-embedding gradient alone (the eNTK computes that

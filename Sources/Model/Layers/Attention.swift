@@ -7,7 +7,9 @@
 ///
 /// Query modes: all real positions (ctx is (B·T, H)), or one position per example
 /// (`queryPositions`; ctx is (B, H)) — the last layer only needs the feature token.
-/// Probabilities are saved for backward: (B, heads, T, T), or (B, heads, T) with one query.
+/// Probabilities (before dropout) are saved for backward: (B, heads, T, T) with row stride T,
+/// or (B, heads, T) with one query. Every (example, head) pair is a few small products on
+/// strided views of qkv; pairs run in parallel and write disjoint blocks.
 struct AttentionShape {
     var batch: Int
     var seqLen: Int
@@ -16,6 +18,33 @@ struct AttentionShape {
     var causal: Bool
     var headDim: Int { hidden / heads }
     var qkvStride: Int { 3 * hidden }
+}
+
+/// Softmax of each score row over its visible keys (s < keyCount); masked entries become 0.
+@inline(__always)
+private func softmaxRows<T: ModelScalar>(_ p: UnsafeMutablePointer<T>, rows: Int, ld: Int, width: Int,
+                                         firstQuery: Int, causal: Bool) {
+    for i in 0..<rows {
+        let row = p + i * ld
+        let keyCount = causal ? min(width, firstQuery + i + 1) : width
+        var maxScore = row[0]
+        for s in 1..<max(keyCount, 1) { maxScore = max(maxScore, row[s]) }
+        var sum: T = 0
+        for s in 0..<keyCount { let e = T.exponential(row[s] - maxScore); row[s] = e; sum += e }
+        let inv = 1 / sum
+        for s in 0..<keyCount { row[s] *= inv }
+        for s in keyCount..<width { row[s] = 0 }
+    }
+}
+
+/// out = p ⊙ mask·scale over a rows × width block (row strides ldp and ldo).
+@inline(__always)
+private func dropRows<T: ModelScalar>(_ out: UnsafeMutablePointer<T>, ldo: Int, _ p: UnsafePointer<T>, ldp: Int,
+                                      mask: UnsafePointer<UInt8>, rows: Int, width: Int, scale: T) {
+    for i in 0..<rows {
+        let o = out + i * ldo, src = p + i * ldp, m = mask + i * ldp
+        for s in 0..<width { o[s] = m[s] == 0 ? 0 : src[s] * scale }
+    }
 }
 
 /// Forward. lengths (B); queryPositions (B) or nil for all positions; dropMask matches probs
@@ -29,52 +58,39 @@ func attentionForward<T: ModelScalar>(ctx: UnsafeMutablePointer<T>, probs: Unsaf
     let scale = 1 / T(d).squareRoot()
     let probsPerPair = single ? T_ : T_ * T_
     Parallel.forRanges(s.batch * s.heads, grain: 1) { pairs in
-        // Scratch: keys transposed (d × T) so score rows are axpy loops over s.
-        let keysT = UnsafeMutablePointer<T>.allocate(capacity: d * T_)
-        defer { keysT.deallocate() }
+        let dropped = UnsafeMutablePointer<T>.allocate(capacity: T_ * T_)
+        defer { dropped.deallocate() }
         for pair in pairs {
             let b = pair / s.heads, h = pair % s.heads
             let L = Int(lengths[b])
-            let rowBase = b * T_
-            for sIdx in 0..<L {
-                let k = qkv + (rowBase + sIdx) * stride + H + h * d
-                for c in 0..<d { keysT[c * T_ + sIdx] = k[c] }
+            let head = qkv + b * T_ * stride + h * d
+            let firstQuery = single ? Int(queryPositions![b]) : 0
+            let queryCount = single ? 1 : L
+            let p = probs + pair * probsPerPair
+            let out = single ? ctx + b * H + h * d : ctx + b * T_ * H + h * d
+            // Scores (queries × L) = scale·Q·Kᵀ, then softmax over the visible keys.
+            T.gemm(.none, .transpose, m: queryCount, n: L, k: d, alpha: scale, a: head + firstQuery * stride, lda: stride,
+                   b: head + H, ldb: stride, beta: 0, c: p, ldc: T_)
+            softmaxRows(p, rows: queryCount, ld: T_, width: L, firstQuery: firstQuery, causal: s.causal)
+            var weights = UnsafePointer(p), ldw = T_
+            if let dropMask {
+                dropRows(dropped, ldo: L, p, ldp: T_, mask: dropMask + pair * probsPerPair, rows: queryCount, width: L, scale: dropScale)
+                weights = UnsafePointer(dropped); ldw = L
             }
-            let queries: [Int] = single ? [Int(queryPositions![b])] : Array(0..<T_)
-            for (qi, t) in queries.enumerated() {
-                let out = single ? ctx + b * H + h * d : ctx + (rowBase + t) * H + h * d
-                for c in 0..<d { out[c] = 0 }
-                let p = probs + pair * probsPerPair + (single ? 0 : qi * T_)
-                guard t < L else { continue }  // padded query row: zeros
-                let keyCount = s.causal ? t + 1 : L
-                let q = qkv + (rowBase + t) * stride + h * d
-                for sIdx in 0..<keyCount { p[sIdx] = 0 }
-                for c in 0..<d {
-                    let qc = q[c] * scale
-                    let kt = keysT + c * T_
-                    for sIdx in 0..<keyCount { p[sIdx] += qc * kt[sIdx] }
-                }
-                var maxScore = p[0]
-                for sIdx in 1..<max(keyCount, 1) { maxScore = max(maxScore, p[sIdx]) }
-                var sum: T = 0
-                for sIdx in 0..<keyCount { let e = T.exponential(p[sIdx] - maxScore); p[sIdx] = e; sum += e }
-                let inv = 1 / sum
-                for sIdx in 0..<keyCount { p[sIdx] *= inv }
-                let m = dropMask.map { $0 + pair * probsPerPair + (single ? 0 : qi * T_) }
-                for sIdx in 0..<keyCount {
-                    var w = p[sIdx]
-                    if let m { w = m[sIdx] == 0 ? 0 : w * dropScale }
-                    if w == 0 { continue }
-                    let v = qkv + (rowBase + sIdx) * stride + 2 * H + h * d
-                    for c in 0..<d { out[c] += w * v[c] }
-                }
+            // Context (queries × d) = P·V.
+            T.gemm(.none, .none, m: queryCount, n: d, k: L, alpha: 1, a: weights, lda: ldw, b: head + 2 * H, ldb: stride,
+                   beta: 0, c: out, ldc: H)
+            if !single {
+                for t in L..<T_ { for c in 0..<d { out[t * H + c] = 0 } }  // padded query rows
             }
         }
     }
 }
 
 /// Backward. dqkv (B·T, 3H) ACCUMULATES; dctx has ctx's layout. Uses probs and dropMask saved
-/// by forward. Pairs (b, h) write disjoint column blocks, so they run in parallel.
+/// by forward.
+///   dP' = dctx·Vᵀ, dV += P'ᵀ·dctx (P' = dropped P), dP = dP' ⊙ mask·scale,
+///   dS = P ⊙ (dP − rowsum(P ⊙ dP)), dQ += scale·dS·K, dK += scale·dSᵀ·Q.
 func attentionBackward<T: ModelScalar>(dqkv: UnsafeMutablePointer<T>, dctx: UnsafePointer<T>,
                                        probs: UnsafePointer<T>, dropMask: UnsafePointer<UInt8>?, dropScale: T,
                                        qkv: UnsafePointer<T>, lengths: UnsafePointer<Int32>,
@@ -84,54 +100,46 @@ func attentionBackward<T: ModelScalar>(dqkv: UnsafeMutablePointer<T>, dctx: Unsa
     let scale = 1 / T(d).squareRoot()
     let probsPerPair = single ? T_ : T_ * T_
     Parallel.forRanges(s.batch * s.heads, grain: 1) { pairs in
-        let valuesT = UnsafeMutablePointer<T>.allocate(capacity: d * T_)
-        let dp = UnsafeMutablePointer<T>.allocate(capacity: T_)
-        defer { valuesT.deallocate(); dp.deallocate() }
+        let dp = UnsafeMutablePointer<T>.allocate(capacity: T_ * T_)
+        let dropped = UnsafeMutablePointer<T>.allocate(capacity: T_ * T_)
+        defer { dp.deallocate(); dropped.deallocate() }
         for pair in pairs {
             let b = pair / s.heads, h = pair % s.heads
             let L = Int(lengths[b])
-            let rowBase = b * T_
-            for sIdx in 0..<L {
-                let v = qkv + (rowBase + sIdx) * stride + 2 * H + h * d
-                for c in 0..<d { valuesT[c * T_ + sIdx] = v[c] }
+            let head = qkv + b * T_ * stride + h * d
+            let dhead = dqkv + b * T_ * stride + h * d
+            let firstQuery = single ? Int(queryPositions![b]) : 0
+            let queryCount = single ? 1 : L
+            let p = probs + pair * probsPerPair
+            let g = single ? dctx + b * H + h * d : dctx + b * T_ * H + h * d
+            let mask = dropMask.map { $0 + pair * probsPerPair }
+            // dP' (queries × L) = dctx·Vᵀ.
+            T.gemm(.none, .transpose, m: queryCount, n: L, k: d, alpha: 1, a: g, lda: H, b: head + 2 * H, ldb: stride,
+                   beta: 0, c: dp, ldc: L)
+            // dV (L × d) += P'ᵀ·dctx.
+            var weights = p, ldw = T_
+            if let mask {
+                dropRows(dropped, ldo: L, p, ldp: T_, mask: mask, rows: queryCount, width: L, scale: dropScale)
+                weights = UnsafePointer(dropped); ldw = L
             }
-            let queries: [Int] = single ? [Int(queryPositions![b])] : Array(0..<min(L, T_))
-            for (qi, t) in queries.enumerated() where t < L {
-                let g = single ? dctx + b * H + h * d : dctx + (rowBase + t) * H + h * d
-                let p = probs + pair * probsPerPair + (single ? 0 : qi * T_)
-                let m = dropMask.map { $0 + pair * probsPerPair + (single ? 0 : qi * T_) }
-                let keyCount = s.causal ? t + 1 : L
-                // dP_dropped[s] = g · v_s ; dV_s += P_dropped[s] · g
-                for sIdx in 0..<keyCount { dp[sIdx] = 0 }
-                for c in 0..<d {
-                    let gc = g[c]
-                    let vt = valuesT + c * T_
-                    for sIdx in 0..<keyCount { dp[sIdx] += gc * vt[sIdx] }
+            T.gemm(.transpose, .none, m: L, n: d, k: queryCount, alpha: 1, a: weights, lda: ldw, b: g, ldb: H,
+                   beta: 1, c: dhead + 2 * H, ldc: stride)
+            // Through dropout and softmax: dS in place of dP.
+            for i in 0..<queryCount {
+                let row = dp + i * L, prob = p + i * T_
+                if let mask {
+                    let m = mask + i * T_
+                    for sIdx in 0..<L { row[sIdx] = m[sIdx] == 0 ? 0 : row[sIdx] * dropScale }
                 }
-                for sIdx in 0..<keyCount {
-                    var w = p[sIdx]
-                    if let m { w = m[sIdx] == 0 ? 0 : w * dropScale; dp[sIdx] = m[sIdx] == 0 ? 0 : dp[sIdx] * dropScale }
-                    if w != 0 {
-                        let dv = dqkv + (rowBase + sIdx) * stride + 2 * H + h * d
-                        for c in 0..<d { dv[c] += w * g[c] }
-                    }
-                }
-                // Softmax backward: dS = P ⊙ (dP − Σ P·dP), then the 1/√d scale.
                 var dot: T = 0
-                for sIdx in 0..<keyCount { dot += p[sIdx] * dp[sIdx] }
-                let q = qkv + (rowBase + t) * stride + h * d
-                let dq = dqkv + (rowBase + t) * stride + h * d
-                for sIdx in 0..<keyCount {
-                    let ds = p[sIdx] * (dp[sIdx] - dot) * scale
-                    if ds == 0 { continue }
-                    let k = qkv + (rowBase + sIdx) * stride + H + h * d
-                    let dk = dqkv + (rowBase + sIdx) * stride + H + h * d
-                    for c in 0..<d {
-                        dq[c] += ds * k[c]
-                        dk[c] += ds * q[c]
-                    }
-                }
+                for sIdx in 0..<L { dot += prob[sIdx] * row[sIdx] }
+                for sIdx in 0..<L { row[sIdx] = prob[sIdx] * (row[sIdx] - dot) }
             }
+            // dQ (queries × d) += scale·dS·K;  dK (L × d) += scale·dSᵀ·Q.
+            T.gemm(.none, .none, m: queryCount, n: d, k: L, alpha: scale, a: dp, lda: L, b: head + H, ldb: stride,
+                   beta: 1, c: dhead + firstQuery * stride, ldc: stride)
+            T.gemm(.transpose, .none, m: L, n: d, k: queryCount, alpha: scale, a: dp, lda: L, b: head + firstQuery * stride,
+                   ldb: stride, beta: 1, c: dhead + H, ldc: stride)
         }
     }
 }

@@ -8,7 +8,7 @@ func linearForward<T: ModelScalar>(_ y: UnsafeMutablePointer<T>, ldy: Int,
                                    _ w: UnsafePointer<T>, _ b: UnsafePointer<T>?,
                                    n: Int, inDim: Int, outDim: Int) {
     guard n > 0 else { return }
-    T.gemm(.none, .transpose, m: n, n: outDim, k: inDim, alpha: 1, a: x, lda: ldx, b: w, ldb: inDim,
+    parallelGemm(.none, .transpose, m: n, n: outDim, k: inDim, alpha: 1, a: x, lda: ldx, b: w, ldb: inDim,
            beta: 0, c: y, ldc: ldy)
     if let b { addBias(y, ldy: ldy, b, n: n, dim: outDim) }
 }
@@ -35,11 +35,11 @@ func linearBackward<T: ModelScalar>(dx: UnsafeMutablePointer<T>?, ldx: Int,
                                     n: Int, inDim: Int, outDim: Int, ones: UnsafePointer<T>) {
     guard n > 0 else { return }
     if let dx {
-        T.gemm(.none, .none, m: n, n: inDim, k: outDim, alpha: 1, a: dy, lda: ldy, b: w, ldb: inDim,
+        parallelGemm(.none, .none, m: n, n: inDim, k: outDim, alpha: 1, a: dy, lda: ldy, b: w, ldb: inDim,
                beta: 1, c: dx, ldc: ldx)
     }
     if let dw {
-        T.gemm(.transpose, .none, m: outDim, n: inDim, k: n, alpha: 1, a: dy, lda: ldy, b: x, ldb: ldx,
+        parallelGemm(.transpose, .none, m: outDim, n: inDim, k: n, alpha: 1, a: dy, lda: ldy, b: x, ldb: ldx,
                beta: 1, c: dw, ldc: inDim)
     }
     if let db {

@@ -13,6 +13,13 @@ public final class AdamW<T: ModelScalar> {
     /// LayerNorm weights); empty when weightDecay is 0.
     public let decayRanges: [Range<Int>]
     public private(set) var step = 0
+    /// A table (arena range, row length) whose rows only get gradient when their token is in a
+    /// batch (word embeddings). A row whose moments are still zero and whose gradient is zero
+    /// would get an update of exactly zero, so rows never touched are skipped — exact, and it
+    /// halves the optimizer's memory traffic. Rows stay active once touched.
+    public private(set) var sparseTable: (range: Range<Int>, rowLength: Int)?
+    /// Per row of `sparseTable`: 1 once any step gave it a gradient.
+    public private(set) var activeRows: [UInt8] = []
     let firstMoment: UnsafeMutableBufferPointer<T>
     let secondMoment: UnsafeMutableBufferPointer<T>
 
@@ -28,6 +35,15 @@ public final class AdamW<T: ModelScalar> {
         secondMoment.initialize(repeating: 0)
     }
 
+    /// Enables row skipping for `table` (must lie inside `range`; no weight decay on it, else
+    /// untouched rows would still decay).
+    public func setSparseTable(range table: Range<Int>, rowLength: Int) {
+        precondition(table.clamped(to: range) == table && table.count % rowLength == 0)
+        guard weightDecay == 0 || !decayRanges.contains(where: { $0.overlaps(table) }) else { return }
+        sparseTable = (table, rowLength)
+        activeRows = [UInt8](repeating: 0, count: table.count / rowLength)
+    }
+
     deinit {
         firstMoment.deallocate()
         secondMoment.deallocate()
@@ -36,7 +52,7 @@ public final class AdamW<T: ModelScalar> {
     /// One update with learning rate `lr` of every parameter in `range` from its gradient.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func update(_ parameters: ParameterStore<T>, learningRate lr: Double) {
+    public func update(_ parameters: ParameterStore<T>, learningRate lr: Double, touchedRows: [UInt8]? = nil) {
         step += 1
         let b1 = T(beta1), b2 = T(beta2)
         let correction1 = 1 - Foundation.pow(beta1, Double(step))
@@ -54,31 +70,48 @@ public final class AdamW<T: ModelScalar> {
                 }
             }
         }
-        let p = parameters.values.baseAddress! + range.lowerBound
-        let g = parameters.gradients.baseAddress! + range.lowerBound
-        let m = firstMoment.baseAddress!, v = secondMoment.baseAddress!
-        Parallel.forRanges(range.count, grain: 1 << 15) { r in
-            for i in r {
-                let gi = g[i]
-                let mi = b1 * m[i] + (1 - b1) * gi
-                let vi = b2 * v[i] + (1 - b2) * gi * gi
-                m[i] = mi
-                v[i] = vi
-                p[i] -= stepSize * mi / (vi.squareRoot() * invSqrtCorrection2 + eps)
+        var dense = [range]
+        if let table = sparseTable, let touchedRows {
+            for (row, t) in touchedRows.enumerated() where t != 0 { activeRows[row] = 1 }
+            dense = [range.lowerBound..<table.range.lowerBound]
+            var row = 0
+            while row < activeRows.count {
+                guard activeRows[row] != 0 else { row += 1; continue }
+                let start = row
+                while row < activeRows.count && activeRows[row] != 0 { row += 1 }
+                dense.append((table.range.lowerBound + start * table.rowLength)..<(table.range.lowerBound + row * table.rowLength))
+            }
+            dense.append(table.range.upperBound..<range.upperBound)
+        }
+        for part in dense where !part.isEmpty {
+            let offset = part.lowerBound - range.lowerBound
+            let p = parameters.values.baseAddress! + part.lowerBound
+            let g = parameters.gradients.baseAddress! + part.lowerBound
+            let m = firstMoment.baseAddress! + offset, v = secondMoment.baseAddress! + offset
+            Parallel.forRanges(part.count, grain: 1 << 15) { r in
+                for i in r {
+                    let gi = g[i]
+                    let mi = b1 * m[i] + (1 - b1) * gi
+                    let vi = b2 * v[i] + (1 - b2) * gi * gi
+                    m[i] = mi
+                    v[i] = vi
+                    p[i] -= stepSize * mi / (vi.squareRoot() * invSqrtCorrection2 + eps)
+                }
             }
         }
     }
 
-    /// Optimizer state for checkpoints: (first moment, second moment, step).
-    public func state() -> (first: [T], second: [T], step: Int) {
-        (Array(firstMoment), Array(secondMoment), step)
+    /// Optimizer state for checkpoints: (first moment, second moment, step, active rows).
+    public func state() -> (first: [T], second: [T], step: Int, activeRows: [UInt8]) {
+        (Array(firstMoment), Array(secondMoment), step, activeRows)
     }
 
-    public func restore(first: [T], second: [T], step: Int) {
-        precondition(first.count == range.count && second.count == range.count)
+    public func restore(first: [T], second: [T], step: Int, activeRows: [UInt8]) {
+        precondition(first.count == range.count && second.count == range.count && activeRows.count == self.activeRows.count)
         _ = firstMoment.update(fromContentsOf: first)
         _ = secondMoment.update(fromContentsOf: second)
         self.step = step
+        self.activeRows = activeRows
     }
 }
 
@@ -102,41 +135,46 @@ public struct LinearSchedule: Sendable {
     }
 }
 
-/// Global L2 norm of gradients[range], summed in Double over fixed blocks in order so the
-/// result does not depend on the thread count.
+/// Global L2 norm of the gradients in `ranges` (the rest is known to be zero), summed in Double
+/// over fixed blocks in order so the result does not depend on the thread count.
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Double)
-public func gradientNorm<T: ModelScalar>(_ parameters: ParameterStore<T>, range: Range<Int>) -> Double {
-    let g = parameters.gradients.baseAddress! + range.lowerBound
+public func gradientNorm<T: ModelScalar>(_ parameters: ParameterStore<T>, ranges: [Range<Int>]) -> Double {
     let block = 1 << 16
-    let blocks = (range.count + block - 1) / block
-    let partial = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(blocks, 1))
-    defer { partial.deallocate() }
-    Parallel.forRanges(blocks, grain: 1) { bs in
-        for b in bs {
-            var s: T = 0
-            let end = min(range.count, (b + 1) * block)
-            for i in (b * block)..<end { s += g[i] * g[i] }
-            partial[b] = Double(s)
-        }
-    }
     var total = 0.0
-    for b in 0..<blocks { total += partial[b] }
+    for range in ranges {
+        let g = parameters.gradients.baseAddress! + range.lowerBound
+        let blocks = (range.count + block - 1) / block
+        var partial = [Double](repeating: 0, count: blocks)
+        partial.withUnsafeMutableBufferPointer { partial in
+            Parallel.forRanges(blocks, grain: 1) { bs in
+                for b in bs {
+                    var s: T = 0
+                    let end = min(range.count, (b + 1) * block)
+                    for i in (b * block)..<end { s += g[i] * g[i] }
+                    partial[b] = Double(s)
+                }
+            }
+        }
+        for p in partial { total += p }
+    }
     return total.squareRoot()
 }
 
-/// Scales gradients[range] so their global norm is at most maxNorm (torch.nn.utils
+/// Scales the gradients in `ranges` so their global norm is at most maxNorm (torch.nn.utils
 /// clip_grad_norm_: factor maxNorm/(norm + 1e-6) when below 1). Returns the norm before clipping.
 @_specialize(exported: true, where T == Float)
 @_specialize(exported: true, where T == Double)
 @discardableResult
-public func clipGradients<T: ModelScalar>(_ parameters: ParameterStore<T>, range: Range<Int>, maxNorm: Double) -> Double {
-    let norm = gradientNorm(parameters, range: range)
+public func clipGradients<T: ModelScalar>(_ parameters: ParameterStore<T>, ranges: [Range<Int>], maxNorm: Double) -> Double {
+    let norm = gradientNorm(parameters, ranges: ranges)
     let factor = maxNorm / (norm + 1e-6)
     if factor < 1 {
-        let g = parameters.gradients.baseAddress! + range.lowerBound
         let f = T(factor)
-        Parallel.forRanges(range.count, grain: 1 << 15) { r in for i in r { g[i] *= f } }
+        for range in ranges {
+            let g = parameters.gradients.baseAddress! + range.lowerBound
+            Parallel.forRanges(range.count, grain: 1 << 15) { r in for i in r { g[i] *= f } }
+        }
     }
     return norm
 }

@@ -1,0 +1,93 @@
+import XCTest
+@testable import Model
+
+final class OptimizerTests: XCTestCase {
+    /// AdamW against the torch.optim.AdamW update written out by hand for two steps.
+    func testAdamWMatchesTheTorchFormula() {
+        let store = ParameterStore<Double>([("dense.weight", [3], .backbone), ("dense.bias", [2], .head)])
+        let p0: [Double] = [0.5, -1.0, 2.0, 0.1, -0.2]
+        for i in 0..<5 { store.values[i] = p0[i] }
+        let grads: [[Double]] = [[0.1, -0.3, 0.0, 1.0, 2.0], [-0.2, 0.05, 0.4, -1.0, 0.5]]
+        let lr = 0.01, wd = 0.1
+        let opt = AdamW(parameters: store, range: 0..<5, weightDecay: wd)
+        var p = p0, m = [Double](repeating: 0, count: 5), v = m
+        for (t, g) in grads.enumerated() {
+            for i in 0..<5 { store.gradients[i] = g[i] }
+            opt.update(store, learningRate: lr)
+            let step = Double(t + 1)
+            for i in 0..<5 {
+                if i < 3 { p[i] *= 1 - lr * wd }  // the weight decays; the bias does not (Hugging Face Trainer)
+                m[i] = 0.9 * m[i] + 0.1 * g[i]
+                v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i]
+                let mhat = m[i] / (1 - pow(0.9, step)), denom = (v[i] / (1 - pow(0.999, step))).squareRoot() + 1e-8
+                p[i] -= lr * mhat / denom
+            }
+            for i in 0..<5 { XCTAssertEqual(store.values[i], p[i], accuracy: 1e-14, "step \(t + 1) index \(i)") }
+        }
+    }
+
+    /// Skipping untouched word-embedding rows gives bit-identical parameters to the dense update.
+    func testSparseRowsAreExactlyTheDenseUpdate() {
+        let rows = 6, dim = 4
+        func make() -> ParameterStore<Float> { ParameterStore<Float>([("table", [rows, dim], .backbone), ("rest", [5], .head)]) }
+        let dense = make(), sparse = make()
+        var rng = RandomGenerator(seed: 3)
+        for i in 0..<dense.count { let x = Float(rng.nextGaussian()); dense.values[i] = x; sparse.values[i] = x }
+        let denseOpt = AdamW(parameters: dense, range: 0..<dense.count)
+        let sparseOpt = AdamW(parameters: sparse, range: 0..<sparse.count)
+        sparseOpt.setSparseTable(range: 0..<(rows * dim), rowLength: dim)
+        let touchedPerStep: [[Int]] = [[1], [1, 4], [], [2], [4]]
+        for touched in touchedPerStep {
+            var flags = [UInt8](repeating: 0, count: rows)
+            for i in 0..<dense.count { dense.gradients[i] = 0; sparse.gradients[i] = 0 }
+            for r in touched { flags[r] = 1 }
+            for i in 0..<dense.count where i >= rows * dim || flags[i / dim] != 0 {
+                let g = Float(rng.nextGaussian())
+                dense.gradients[i] = g; sparse.gradients[i] = g
+            }
+            denseOpt.update(dense, learningRate: 0.01)
+            sparseOpt.update(sparse, learningRate: 0.01, touchedRows: flags)
+            XCTAssertEqual(Array(dense.values), Array(sparse.values))
+        }
+        XCTAssertEqual(sparseOpt.activeRows, [0, 1, 1, 0, 1, 0])
+        // Rows never touched kept their initial values.
+        XCTAssertEqual(Array(sparse.values[0..<dim]), Array(dense.values[0..<dim]))
+    }
+
+    func testLinearScheduleMatchesTransformers() {
+        // get_linear_schedule_with_warmup(num_warmup_steps=2, num_training_steps=10), base 1.
+        let s = LinearSchedule(baseRate: 1, totalSteps: 10, warmupSteps: 2)
+        let expected: [Double] = [0, 0.5, 1, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125, 0]
+        for (step, e) in expected.enumerated() { XCTAssertEqual(s.rate(atStep: step), e, accuracy: 1e-15) }
+        let noWarmup = LinearSchedule(baseRate: 2, totalSteps: 4, warmupSteps: 0)
+        XCTAssertEqual((0..<4).map { noWarmup.rate(atStep: $0) }, [2, 1.5, 1, 0.5])
+    }
+
+    func testClippingScalesToTheMaximumNorm() {
+        let store = ParameterStore<Double>([("a", [2], .backbone), ("b", [2], .head)])
+        for (i, g) in [3.0, 0.0, 0.0, 4.0].enumerated() { store.gradients[i] = g }
+        let norm = clipGradients(store, ranges: [0..<4], maxNorm: 1)
+        XCTAssertEqual(norm, 5, accuracy: 1e-15)
+        XCTAssertEqual(store.gradients[0], 3 / (5 + 1e-6), accuracy: 1e-15)
+        XCTAssertEqual(store.gradients[3], 4 / (5 + 1e-6), accuracy: 1e-15)
+        // Below the maximum nothing changes.
+        XCTAssertEqual(clipGradients(store, ranges: [0..<4], maxNorm: 10), 5 / (5 + 1e-6), accuracy: 1e-12)
+        XCTAssertEqual(store.gradients[0], 3 / (5 + 1e-6), accuracy: 1e-15)
+    }
+
+    /// zeroGradients() and gradientRanges(within:) of the classifier skip only rows that are zero.
+    func testClassifierSparseZeroingAndRanges() {
+        let config = TestSupport.tinyConfig()
+        let model = SequenceClassifier<Double>(config: config, classes: 2)
+        TestSupport.randomize(model.parameters, seed: 1)
+        let batch = TestSupport.tinyBatch(config)
+        model.zeroGradients()
+        model.forward(batch); model.loss(labels: [0, 1, 0]); model.backward()
+        let all = 0..<model.parameters.count
+        XCTAssertEqual(gradientNorm(model.parameters, ranges: model.gradientRanges(within: all)),
+                       gradientNorm(model.parameters, ranges: [all]), accuracy: 1e-12)
+        model.zeroGradients()
+        XCTAssertTrue(model.parameters.gradients.allSatisfy { $0 == 0 })
+        XCTAssertTrue(model.touchedWordRows.allSatisfy { $0 == 0 })
+    }
+}
