@@ -443,7 +443,7 @@ public final class SequenceClassifier<T: ModelScalar> {
     }
 
     /// Backward of one layer: ws.gradOut (rows of hidden[l+1]) → ws.gradIn (N, H) = dL/dhidden[l].
-    private func layerBackward(_ l: Int, ws: Workspace<T>, lengths: UnsafePointer<Int32>,
+    func layerBackward(_ l: Int, ws: Workspace<T>, lengths: UnsafePointer<Int32>,
                                queryPositions: UnsafePointer<Int32>?, training: Bool,
                                hiddenScale: T, attentionScale: T, needInputGradient: Bool) {
         let o = layerOffsets[l], a = ws.layers[l]

@@ -1,0 +1,254 @@
+import Foundation
+import Model
+
+/// Seconds per phase of one rank, in a fixed phase order.
+struct NTKTimings {
+    static let phases = ["forward", "backward", "jacobian_copy", "gram", "exchange", "gather", "word_embeddings",
+                         "checkpoint", "one_step", "analysis", "write"]
+    var seconds = [Double](repeating: 0, count: phases.count)
+
+    mutating func add(_ phase: String, _ value: Double) {
+        guard let i = Self.phases.firstIndex(of: phase) else { preconditionFailure("unknown phase \(phase)") }
+        seconds[i] += value
+    }
+
+    /// Runs `body`, adding its wall time to `phase`.
+    mutating func time<R>(_ phase: String, _ body: () throws -> R) rethrows -> R {
+        let start = ProcessStats.now()
+        defer { add(phase, ProcessStats.now() - start) }
+        return try body()
+    }
+}
+
+/// What rank 0 receives after one chunk.
+struct NTKChunkResult {
+    /// Every rank's tiles, concatenated in rank order, each rank's in `plan.tiles(of:)` order.
+    var tiles: [Double]
+    /// The word-embedding rows (chunks that reach the embeddings only).
+    var trainWords: SparseWordRows?
+    var evalWords: SparseWordRows?
+}
+
+/// One rank's share of the eNTK: per-example Jacobian rows of its examples for one parameter
+/// chunk at a time (slab-major, in the model's scalar type), the tiles they form with the
+/// rank's own rows and with its partners' rows, and the float64 tile sums sent to rank 0.
+final class NTKEngine<T: ModelScalar & MPIReducible> {
+    let comm: Communicator
+    let model: SequenceClassifier<T>
+    let plan: NTKPlan
+    let trainBatches: [TokenBatch], evalBatches: [TokenBatch]
+    let trainRowCount: Int, evalRowCount: Int
+    let gram = GramTiles<T>()
+    var timings = NTKTimings()
+    /// φ of the own examples from the last Jacobian pass, (count × H).
+    private(set) var trainFeatures: [Double] = [], evalFeatures: [Double] = []
+
+    private let stages: [Range<Int>]
+    private let layers: Int
+    private let maxChunk: Int
+    private var trainSlabs: UnsafeMutablePointer<T>, evalSlabs: UnsafeMutablePointer<T>
+    private var received: UnsafeMutablePointer<T>
+    /// Per own row (train rows, then eval rows): dL/dhidden at the next chunk's top stage.
+    private var boundaries: UnsafeMutablePointer<T>
+    private var boundaryOffsets: [Int] = []
+    private var boundariesValid = false
+
+    init(comm: Communicator, model: SequenceClassifier<T>, plan: NTKPlan, train: [Encoding], eval: [Encoding]) {
+        self.comm = comm
+        self.model = model
+        self.plan = plan
+        trainBatches = train.map { TokenBatch([$0], config: model.config) }
+        evalBatches = eval.map { TokenBatch([$0], config: model.config) }
+        trainRowCount = train.count * plan.classes
+        evalRowCount = eval.count * plan.classes
+        stages = model.backboneStageRanges
+        layers = model.config.layers
+        maxChunk = (0..<plan.chunkCount).map { plan.chunk($0).count }.max() ?? 0
+        trainSlabs = .allocate(capacity: max(1, trainRowCount * maxChunk))
+        evalSlabs = .allocate(capacity: max(1, evalRowCount * maxChunk))
+        let partnerRows = (0..<plan.worldSize).map { plan.trainRows(of: $0).count }.max() ?? 0
+        received = .allocate(capacity: max(1, partnerRows * plan.slabWidth))
+        var offset = 0
+        for batch in trainBatches + evalBatches {
+            for _ in 0..<plan.classes { boundaryOffsets.append(offset); offset += batch.seqLen * model.config.hidden }
+        }
+        boundaries = .allocate(capacity: max(1, plan.parameterSet == .backbone ? offset : 1))
+    }
+
+    deinit {
+        trainSlabs.deallocate()
+        evalSlabs.deallocate()
+        received.deallocate()
+        boundaries.deallocate()
+    }
+
+    // MARK: Jacobian rows
+
+    /// Fills the slabs of chunk k with the rank's Jacobian rows, collecting φ and (when the
+    /// chunk reaches the embeddings) the sparse word-embedding rows.
+    func jacobianPass(chunk k: Int) -> (train: SparseWordRows?, eval: SparseWordRows?) {
+        let range = plan.chunk(k)
+        let C = plan.classes, H = model.config.hidden
+        let widths = plan.slabWidths(ofChunk: k)
+        let gradients = model.parameters.gradients.baseAddress!
+        let head = model.parameters.value("classifier.weight")
+        // Stages this chunk's backward runs through, and the boundary the next chunk starts from.
+        var top = layers, bottom = 0, saveStage: Int? = nil
+        var zeroRange = range
+        if plan.parameterSet == .backbone {
+            let chunkTop = model.backboneStage(containing: range.upperBound - 1)!
+            bottom = model.backboneStage(containing: range.lowerBound)!
+            top = boundariesValid ? chunkTop : layers
+            if k + 1 < plan.chunkCount {
+                let nextTop = model.backboneStage(containing: plan.chunk(k + 1).upperBound - 1)!
+                if nextTop < layers { saveStage = nextTop }
+            }
+            zeroRange = stages[bottom].lowerBound..<stages[top].upperBound
+        }
+        let reachesEmbeddings = plan.parameterSet == .backbone && bottom == 0
+        var trainWords = reachesEmbeddings ? SparseWordRows(hidden: H) : nil
+        var evalWords = reachesEmbeddings ? SparseWordRows(hidden: H) : nil
+        trainFeatures = [Double](repeating: 0, count: trainBatches.count * H)
+        evalFeatures = [Double](repeating: 0, count: evalBatches.count * H)
+        let trainRowBase = plan.trainRows(of: comm.rank).lowerBound, evalRowBase = plan.evalRows(of: comm.rank).lowerBound
+
+        for (index, batch) in (trainBatches + evalBatches).enumerated() {
+            let isTrain = index < trainBatches.count
+            let example = isTrain ? index : index - trainBatches.count
+            timings.time("forward") { model.forward(batch) }
+            let phi = model.features
+            for j in 0..<H {
+                if isTrain { trainFeatures[example * H + j] = Double(phi[j]) } else { evalFeatures[example * H + j] = Double(phi[j]) }
+            }
+            for c in 0..<C {
+                let ownRow = index * C + c
+                let localRow = example * C + c
+                timings.time("backward") {
+                    (gradients + zeroRange.lowerBound).update(repeating: 0, count: zeroRange.count)
+                    switch plan.parameterSet {
+                    case .backbone:
+                        let boundary = boundaries + boundaryOffsets[ownRow]
+                        let start = top == layers ? UnsafePointer(head + c * H) : UnsafePointer(boundary)
+                        model.backwardStages(startGradient: start, top: top, bottom: bottom,
+                                             saveStage: saveStage, save: saveStage == nil ? nil : boundary)
+                    case .lora:
+                        model.backward(featureGradient: head + c * H)
+                    }
+                }
+                if reachesEmbeddings {
+                    timings.time("word_embeddings") {
+                        let length = Int(batch.lengths[0])
+                        let gradient = model.embeddingGradient.baseAddress!
+                        if isTrain {
+                            trainWords!.append(row: trainRowBase + localRow, ids: batch.ids[0..<length], gradient: gradient)
+                        } else {
+                            evalWords!.append(row: evalRowBase + localRow, ids: batch.ids[0..<length], gradient: gradient)
+                        }
+                    }
+                }
+                timings.time("jacobian_copy") {
+                    let rows = isTrain ? trainRowCount : evalRowCount
+                    let slabs = isTrain ? trainSlabs : evalSlabs
+                    for (s, w) in widths.enumerated() {
+                        let slab = slabs + rows * s * plan.slabWidth
+                        (slab + localRow * w).update(from: gradients + range.lowerBound + s * plan.slabWidth, count: w)
+                    }
+                }
+            }
+        }
+        boundariesValid = saveStage != nil
+        return (trainWords, evalWords)
+    }
+
+    // MARK: Tiles
+
+    /// The rank's tiles of chunk k (float64 sums over its slabs), in `plan.tiles(of:)` order.
+    func tiles(chunk k: Int) throws -> [Double] {
+        let widths = plan.slabWidths(ofChunk: k)
+        let W = plan.slabWidth, rank = comm.rank
+        let n = trainRowCount, m = evalRowCount
+        let trainSlab = { (s: Int) in UnsafePointer(self.trainSlabs + n * s * W) }
+        let evalSlab = { (s: Int) in UnsafePointer(self.evalSlabs + m * s * W) }
+        let specs = plan.tiles(of: rank)
+        var result = [Double](repeating: 0, count: specs.reduce(0) { $0 + $1.count })
+        try result.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
+            // Diagonal: train Gram (SYRK) and eval × own train.
+            timings.time("gram") {
+                gram.addDiagonal(gram: base, n: n, slabs: widths.indices.map(trainSlab), widths: widths,
+                                 eval: m > 0 ? (widths.indices.map(evalSlab), m, base + n * n) : nil)
+            }
+            var offset = n * n + m * n
+            for round in plan.rounds {
+                let partner = round[rank]
+                guard partner >= 0 else { continue }
+                let partnerRows = plan.trainRows(of: partner).count
+                let pairRows = plan.pairTrainRows(rank: rank, partner: partner)
+                let pairTile = base + offset
+                let crossTile = pairTile + pairRows.count * (rank < partner ? n : partnerRows)
+                offset += pairRows.count * (rank < partner ? n : partnerRows) + m * partnerRows
+                for (s, w) in widths.enumerated() {
+                    try timings.time("exchange") {
+                        try exchange(slab: trainSlab(s), count: n * w, partner: partner, receiveCount: partnerRows * w)
+                    }
+                    timings.time("gram") {
+                        if rank < partner {
+                            // First half of the partner's rows × my rows.
+                            let first = pairRows.lowerBound - plan.trainRows(of: partner).lowerBound
+                            gram.addProduct(into: pairTile, ldc: n, a: received + first * w, lda: w, b: trainSlab(s), ldb: w,
+                                            m: pairRows.count, n: n, k: w)
+                        } else {
+                            // The rest of my rows × the partner's rows.
+                            let first = pairRows.lowerBound - plan.trainRows(of: rank).lowerBound
+                            gram.addProduct(into: pairTile, ldc: partnerRows, a: trainSlab(s) + first * w, lda: w,
+                                            b: received, ldb: w, m: pairRows.count, n: partnerRows, k: w)
+                        }
+                        gram.addProduct(into: crossTile, ldc: partnerRows, a: evalSlab(s), lda: w, b: received, ldb: w,
+                                        m: m, n: partnerRows, k: w)
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// Swaps one slab with the partner: the lower rank sends first, the higher receives first,
+    /// so the blocking calls always meet.
+    private func exchange(slab: UnsafePointer<T>, count: Int, partner: Int, receiveCount: Int) throws {
+        let outgoing = UnsafeBufferPointer(start: slab, count: count)
+        let incoming = UnsafeMutableBufferPointer(start: received, count: receiveCount)
+        if comm.rank < partner {
+            if count > 0 { try comm.send(outgoing, to: partner, tag: 71) }
+            if receiveCount > 0 { try comm.recv(incoming, from: partner, tag: 71) }
+        } else {
+            if receiveCount > 0 { try comm.recv(incoming, from: partner, tag: 71) }
+            if count > 0 { try comm.send(outgoing, to: partner, tag: 71) }
+        }
+    }
+
+    // MARK: One chunk, end to end
+
+    /// Jacobian pass, tiles, and the gathers to rank 0 (tiles, and word rows when present).
+    func run(chunk k: Int) throws -> NTKChunkResult? {
+        let words = jacobianPass(chunk: k)
+        let local = try tiles(chunk: k)
+        return try timings.time("gather") { () -> NTKChunkResult? in
+            let all = try comm.gatherv(local)
+            var trainWords: SparseWordRows? = nil, evalWords: SparseWordRows? = nil
+            if let train = words.train, let eval = words.eval {
+                trainWords = try gatherWords(train)
+                evalWords = try gatherWords(eval)
+            }
+            guard let all else { return nil }
+            return NTKChunkResult(tiles: all, trainWords: trainWords, evalWords: evalWords)
+        }
+    }
+
+    private func gatherWords(_ words: SparseWordRows) throws -> SparseWordRows? {
+        let rows = try comm.gatherv(words.rows)
+        let tokens = try comm.gatherv(words.tokens)
+        let vectors = try comm.gatherv(words.vectors)
+        guard let rows, let tokens, let vectors else { return nil }
+        return SparseWordRows(hidden: words.hidden, rows: rows, tokens: tokens, vectors: vectors)
+    }
+}

@@ -1,0 +1,484 @@
+import Foundation
+import Model
+
+/// The distributed empirical NTK of a classifier f(x) = V·φ(x) + b (../shared/design/ARCHITECTURE.md):
+///   P = (φφᵀ + 1) ⊗ I_C (the head's own gradient),  F = G·Gᵀ with g_ic = ∂(V_c·φ(x_i))/∂θ,
+///   NTK = P + F, rows example-major (row i·C + c).
+/// θ = every backbone parameter (head excluded), or the LoRA factors only. The word table's
+/// share of F is exact through the sparse rows of each example's tokens (or the paper's
+/// sampled estimate). Each rank computes the Jacobian rows of a contiguous block of examples
+/// for one parameter chunk at a time; tiles meet in pairs of ranks; rank 0 adds every
+/// chunk's tiles in float64, checkpoints the sums, and finally writes the matrices and
+/// kernel.json with the analysis.
+public enum NTKJob {
+    /// Runs on every rank of `comm` with the same settings. Rank 0 returns the report (and,
+    /// with an output folder, writes pte.npy, fte.npy, ntk.npy, the *_eval files and
+    /// kernel.json); other ranks return nil.
+    public static func run(_ settings: NTKSettings, comm: Communicator) throws -> NTKReport? {
+        switch settings.precision {
+        case .float: return try NTKRun<Float>(settings: settings, comm: comm).execute()
+        case .double: return try NTKRun<Double>(settings: settings, comm: comm).execute()
+        }
+    }
+
+    /// Environment variable of the resume test: rank 0 kills its own process (SIGKILL) right
+    /// after the checkpoint of this chunk index is complete.
+    public static let killAfterChunkVariable = "LPFT_NTK_TEST_KILL_AFTER_CHUNK"
+}
+
+/// One eNTK computation in scalar type T.
+final class NTKRun<T: ModelScalar & MPIReducible> {
+    let settings: NTKSettings
+    let comm: Communicator
+    var timings = NTKTimings()
+
+    init(settings: NTKSettings, comm: Communicator) {
+        self.settings = settings
+        self.comm = comm
+    }
+
+    func execute() throws -> NTKReport? {
+        let startTime = ProcessStats.now()
+        let directory = settings.modelDirectory
+        let config = try EncoderConfig.load(directory: directory)
+        guard config.family != .gpt2 else {
+            throw NTKError.unsupportedModel("\(directory.path): GPT-2 models are not supported by the sequence classifier yet; use a BERT or RoBERTa model.")
+        }
+        guard settings.maxLength >= 2, settings.maxLength <= config.maxSequenceLength else {
+            throw NTKError.invalidSetting("--max-length \(settings.maxLength) must be in 2…\(config.maxSequenceLength) for this model")
+        }
+        guard !settings.train.isEmpty else { throw NTKError.invalidSetting("no train examples were given") }
+
+        // The head (V, b), the classes C, the parameter set.
+        var givenHead: LinearHead? = nil
+        var method: NTKMethod? = nil
+        let headSource: String
+        switch settings.head {
+        case .weights(let head): givenHead = head; headSource = "given in code"
+        case .file(let url): givenHead = try LinearHead(safetensors: url, hidden: config.hidden); headSource = "file \(url.path)"
+        case .method(let m): method = m; headSource = "method \(m.rawValue), seed \(settings.seed)"
+        }
+        let allExamples = settings.train + settings.eval
+        let classes = givenHead?.classes ?? settings.classes ?? settings.classNames?.count
+            ?? ((allExamples.map(\.label).max() ?? 0) + 1)
+        if let head = givenHead {
+            guard head.dimension == config.hidden else {
+                throw NTKError.headFile(headSource, "the head has dimension \(head.dimension) but the model's hidden size is \(config.hidden)")
+            }
+            if let expected = settings.classes ?? settings.classNames?.count, expected != head.classes {
+                throw NTKError.invalidSetting("the head has \(head.classes) classes but the data has \(expected)")
+            }
+        }
+        guard classes >= 1 else { throw NTKError.invalidSetting("the kernel needs at least one class") }
+        for example in allExamples where example.label < 0 || example.label >= classes {
+            throw NTKError.label(exampleId: example.id, label: example.label, classes: classes)
+        }
+        let parameterSet = settings.parameterSet ?? method?.parameterSet ?? .backbone
+        if parameterSet == .lora {
+            guard settings.lora.rank >= 1, !settings.lora.targets.isEmpty else {
+                throw NTKError.invalidSetting("LoRA kernels need a LoRA rank ≥ 1 and at least one target")
+            }
+        }
+        let model = try SequenceClassifier<T>.pretrained(directory: directory, classes: classes,
+                                                         lora: parameterSet == .lora ? settings.lora : nil, seed: settings.seed)
+        if let method, method.usesLinearProbe {
+            guard let linearProbe = NTKTrainingHooks.linearProbe else { throw NTKError.methodUnavailable(method.rawValue) }
+            let head = try linearProbe(NTKLinearProbeRequest(
+                comm: comm, method: method, modelDirectory: directory, probeExamples: settings.probeExamples ?? settings.train,
+                classes: classes, maxLength: settings.maxLength, seed: settings.seed))
+            guard head.classes == classes, head.dimension == config.hidden else {
+                throw NTKError.invalidSetting("the linear probe returned a \(head.classes)×\(head.dimension) head; expected \(classes)×\(config.hidden)")
+            }
+            givenHead = head
+        }
+        if let head = givenHead {
+            let weight = model.parameters.value("classifier.weight"), bias = model.parameters.value("classifier.bias")
+            for i in 0..<(classes * config.hidden) { weight[i] = T(head.weight[i]) }
+            for c in 0..<classes { bias[c] = T(head.bias[c]) }
+        }
+        let head = Self.head(of: model)
+        model.trainHead = false
+        model.trainBackbone = parameterSet == .backbone
+        model.trainLoRA = parameterSet == .lora
+        model.skipWordEmbeddingGradient = true
+
+        // Every rank must compute the same thing.
+        let modelDigest = Self.modelDigest(model)
+        var headHash = FNV1a64()
+        headHash.update(head.weight)
+        headHash.update(head.bias)
+        var exampleHash = FNV1a64()
+        for e in allExamples {
+            Array("\(e.id)\u{1}\(e.text)\u{1}\(e.textPair ?? "")\u{1}\(e.label)\u{2}".utf8).withUnsafeBytes { exampleHash.update($0) }
+        }
+        let local = [modelDigest.value, headHash.value, exampleHash.value].map { Int64(bitPattern: $0) }
+        let all = try comm.allgatherv(local)
+        for r in 0..<comm.size where Array(all[(3 * r)..<(3 * r + 3)]) != Array(all[0..<3]) {
+            throw NTKError.mismatchAcrossRanks("the model, head or example digests (rank \(r) differs from rank 0)")
+        }
+
+        // The plan.
+        let N = settings.train.count, M = settings.eval.count, C = classes, H = config.hidden
+        let scalarBytes = MemoryLayout<T>.size
+        let parameterRange = parameterSet == .backbone
+            ? (model.backboneStageRanges[0].lowerBound..<model.parameters.range(of: [.backbone]).upperBound)
+            : model.parameters.range(of: [.lora])
+        let ownRowsMax = ((N + comm.size - 1) / comm.size + (M + comm.size - 1) / comm.size) * C
+        let kernelBytes = 8 * (N * C * N * C + M * C * N * C)
+        let fixedBytes = 2 * scalarBytes * model.parameters.count + 8 * kernelBytes + 8 * ownRowsMax * N * C
+            + scalarBytes * ownRowsMax * settings.maxLength * H + (256 << 20)
+        let plan = try NTKPlan.make(worldSize: comm.size, classes: C, trainCount: N, evalCount: M,
+                                    parameters: parameterRange, parameterSet: parameterSet, scalarBytes: scalarBytes,
+                                    memoryBudgetBytes: settings.memoryBudgetBytes, fixedBytes: fixedBytes,
+                                    threads: Parallel.threads, chunkParameters: settings.chunkParameters,
+                                    slabWidth: settings.slabWidth)
+
+        // This rank's examples, tokenised.
+        let tokenizer = try Self.tokenizer(directory: directory, family: config.family)
+        func encode(_ examples: ArraySlice<Example>) throws -> [Encoding] {
+            try examples.map { e in
+                let encoding = tokenizer.encode(e.text, pair: e.textPair, maxLength: settings.maxLength)
+                do {
+                    try TokenBatch([encoding], config: config).validate(config)
+                } catch {
+                    throw NTKError.invalidSetting("example \(e.id): \(describe(error))")
+                }
+                return encoding
+            }
+        }
+        let ownTrain = try encode(settings.train[plan.trainExamples(of: comm.rank)])
+        let ownEval = try encode(settings.eval[plan.evalExamples(of: comm.rank)])
+
+        // Resume from a checkpoint when one exists.
+        let trainRows = N * C, evalRows = M * C
+        let planDigest = try Self.planDigest(plan: plan, model: modelDigest, head: headHash, examples: exampleHash,
+                                             settings: settings)
+        let store = settings.outputDirectory.map { NTKCheckpointStore(directory: $0.appendingPathComponent("checkpoint")) }
+        var sums: NTKPartialSums? = nil
+        if comm.isRoot {
+            sums = try store?.load(planDigest: planDigest.hex, trainRows: trainRows, evalRows: evalRows,
+                                   trainCount: N, evalCount: M, hidden: H)
+                ?? NTKPartialSums(chunksDone: 0, trainTrain: [Double](repeating: 0, count: trainRows * trainRows),
+                                  evalTrain: [Double](repeating: 0, count: evalRows * trainRows),
+                                  trainFeatures: [], evalFeatures: [])
+        }
+        let firstChunk = Int(try comm.broadcast([Int64(sums?.chunksDone ?? 0)])[0])
+
+        // The chunks.
+        let engine = NTKEngine<T>(comm: comm, model: model, plan: plan, train: ownTrain, eval: ownEval)
+        let killAfter = ProcessInfo.processInfo.environment[NTKJob.killAfterChunkVariable].flatMap { Int($0) }
+        for k in firstChunk..<plan.chunkCount {
+            let result = try engine.run(chunk: k)
+            if k == firstChunk {
+                let trainFeatures = try comm.gatherv(engine.trainFeatures)
+                let evalFeatures = try comm.gatherv(engine.evalFeatures)
+                if comm.isRoot { sums!.trainFeatures = trainFeatures!; sums!.evalFeatures = evalFeatures! }
+            }
+            guard comm.isRoot, let result else { continue }
+            try timings.time("gather") { try Self.add(result, plan: plan, to: &sums!) }
+            if let words = result.trainWords {
+                timings.time("word_embeddings") {
+                    var trainTrain = sums!.trainTrain, evalTrain = sums!.evalTrain
+                    sums!.trainTrain = []
+                    sums!.evalTrain = []
+                    trainTrain.withUnsafeMutableBufferPointer { tt in
+                        evalTrain.withUnsafeMutableBufferPointer { et in
+                            WordEmbeddingKernel.accumulate(train: words, eval: result.evalWords, trainRows: trainRows,
+                                                           trainGram: tt.baseAddress!, cross: evalRows > 0 ? et.baseAddress! : nil,
+                                                           sample: settings.embeddingSample)
+                        }
+                    }
+                    sums!.trainTrain = trainTrain
+                    sums!.evalTrain = evalTrain
+                }
+            }
+            sums!.chunksDone = k + 1
+            if let store {
+                try timings.time("checkpoint") {
+                    try store.save(sums!, planDigest: planDigest.hex, trainRows: trainRows, evalRows: evalRows, hidden: H)
+                }
+                if killAfter == k { kill(getpid(), SIGKILL) }
+            }
+        }
+
+        // Rank 0: the full matrices.
+        var matrices: NTKMatrices? = nil
+        if comm.isRoot, let sums {
+            matrices = NTKMatrices(sums: sums, trainCount: N, evalCount: M, classes: C, hidden: H)
+        }
+
+        var analysis: NTKReport.Analysis? = nil
+        if settings.analyze {
+            let labels = settings.train.map(\.label)
+            let step = try timings.time("one_step") {
+                try oneStep(model: model, plan: plan, batches: engine.trainBatches, labels: labels,
+                            parameterSet: parameterSet) { before in
+                    // η so that the largest predicted logit change is 0.01 (unless given).
+                    let delta = KernelAnalysis.residuals(logits: before, labels: labels, classes: C)
+                    let unit = KernelAnalysis.apply(matrices!.ntkTrain, rows: trainRows, columns: trainRows, delta)
+                        .map { $0 / Double(N) }
+                    let largest = unit.map(abs).max() ?? 0
+                    return settings.stepSize ?? (largest > 0 ? 0.01 / largest : 1)
+                }
+            }
+            if comm.isRoot, let step, let matrices {
+                analysis = try timings.time("analysis") {
+                    try Self.analyze(matrices, step: step, labels: labels, evalLabels: settings.eval.map(\.label),
+                                     classes: C, epsilon: Double(T.ulpOfOne))
+                }
+            }
+        }
+
+        // Outputs.
+        var files: [String: String] = [:]
+        if comm.isRoot, let matrices, let out = settings.outputDirectory {
+            try timings.time("write") {
+                try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+                var outputs = [("pte", matrices.pteTrain, [trainRows, trainRows]), ("fte", matrices.fteTrain, [trainRows, trainRows]),
+                               ("ntk", matrices.ntkTrain, [trainRows, trainRows])]
+                if M > 0 {
+                    outputs += [("pte_eval", matrices.pteEval, [evalRows, trainRows]),
+                                ("fte_eval", matrices.fteEval, [evalRows, trainRows]),
+                                ("ntk_eval", matrices.ntkEval, [evalRows, trainRows])]
+                }
+                for (name, values, shape) in outputs {
+                    try NumpyFile.write(values, shape: shape, to: out.appendingPathComponent(name + ".npy"))
+                    files[name] = name + ".npy"
+                }
+            }
+        }
+
+        // Timings, memory and speed of every rank.
+        var mine = timings
+        for (i, s) in engine.timings.seconds.enumerated() { mine.seconds[i] += s }
+        let gramRate = engine.gram.seconds > 0 ? engine.gram.flops / engine.gram.seconds / 1e9 : 0
+        let stats = try comm.gatherv(mine.seconds + [ProcessStats.peakResidentMiB(), gramRate, engine.gram.flops])
+        guard comm.isRoot, let stats else { return nil }
+        let width = NTKTimings.phases.count + 3
+        var slowest: [String: Double] = [:]
+        for (i, phase) in NTKTimings.phases.enumerated() {
+            slowest[phase] = (0..<comm.size).map { stats[$0 * width + i] }.max() ?? 0
+        }
+        let run = NTKReport.RunInfo(timings: slowest, totalSeconds: ProcessStats.now() - startTime,
+                                    peakRssMib: (0..<comm.size).map { stats[$0 * width + width - 3] },
+                                    gramGflops: (0..<comm.size).map { stats[$0 * width + width - 2] },
+                                    gramFlops: (0..<comm.size).map { stats[$0 * width + width - 1] }.reduce(0, +),
+                                    resumedFromChunk: firstChunk)
+        let wordTable = model.wordEmbeddingTable.range.count
+        let report = NTKReport(
+            classes: C, classNames: settings.classNames, data: settings.dataDescription,
+            train: .init(ids: settings.train.map(\.id), labels: settings.train.map(\.label)),
+            eval: M > 0 ? .init(ids: settings.eval.map(\.id), labels: settings.eval.map(\.label)) : nil,
+            files: files,
+            parameters: .init(set: parameterSet.rawValue, denseCount: parameterRange.count,
+                              wordEmbeddingCount: parameterSet == .backbone ? wordTable : 0,
+                              wordEmbedding: parameterSet == .lora ? "not differentiated (LoRA factors only)"
+                                  : settings.embeddingSample.map { "sampled: fraction \($0.fraction), seed \($0.seed), scaled by 1/fraction" }
+                                  ?? "exact (sparse rows of each example's tokens)"),
+            model: .init(directory: directory.path, digest: modelDigest.hex, family: config.family.rawValue,
+                         layers: config.layers, hidden: H),
+            head: .init(source: headSource, digest: headHash.hex, weightNorm: head.weightNorm),
+            plan: .init(ranks: comm.size, chunks: plan.chunkCount, chunkParameters: (0..<plan.chunkCount).map { plan.chunk($0).count },
+                        slabWidth: plan.slabWidth, memoryBudgetBytes: plan.memoryBudgetBytes,
+                        precision: settings.precision.rawValue, maxLength: settings.maxLength),
+            analysis: analysis, run: run)
+        if let out = settings.outputDirectory {
+            do {
+                try report.encoded().write(to: out.appendingPathComponent("kernel.json"), options: .atomic)
+            } catch {
+                throw NTKError.invalidSetting("cannot write \(out.appendingPathComponent("kernel.json").path): \(error.localizedDescription)")
+            }
+            store?.remove()
+        }
+        return report
+    }
+
+    // MARK: Pieces
+
+    /// The model's head as float64.
+    static func head(of model: SequenceClassifier<T>) -> LinearHead {
+        let C = model.classes, H = model.config.hidden
+        let weight = model.parameters.value("classifier.weight"), bias = model.parameters.value("classifier.bias")
+        return LinearHead(classes: C, dimension: H, weight: (0..<(C * H)).map { Double(weight[$0]) },
+                          bias: (0..<C).map { Double(bias[$0]) })
+    }
+
+    /// FNV-1a 64 of the backbone and LoRA values as float32 bytes (the same for both precisions).
+    static func modelDigest(_ model: SequenceClassifier<T>) -> FNV1a64 {
+        var hash = FNV1a64()
+        var buffer = [Float](repeating: 0, count: 1 << 16)
+        let values = model.parameters.values.baseAddress!
+        for range in [model.parameters.range(of: [.backbone]), model.parameters.range(of: [.lora])] {
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let count = min(buffer.count, range.upperBound - start)
+                for i in 0..<count { buffer[i] = Float(values[start + i]) }
+                buffer.withUnsafeBytes { hash.update(UnsafeRawBufferPointer(rebasing: $0[0..<(count * 4)])) }
+                start += count
+            }
+        }
+        return hash
+    }
+
+    /// Digest of everything the partial sums depend on (a checkpoint is reused only when equal).
+    static func planDigest(plan: NTKPlan, model: FNV1a64, head: FNV1a64, examples: FNV1a64,
+                           settings: NTKSettings) throws -> FNV1a64 {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let data = try encoder.encode(NTKIdentity(plan: plan, model: model.hex, head: head.hex, examples: examples.hex,
+                                               maxLength: settings.maxLength, sample: settings.embeddingSample,
+                                               precision: settings.precision.rawValue, lora: settings.lora,
+                                               train: settings.train.count, eval: settings.eval.count))
+        var hash = FNV1a64()
+        data.withUnsafeBytes { hash.update($0) }
+        return hash
+    }
+
+    static func tokenizer(directory: URL, family: ModelFamily) throws -> TextTokenizer {
+        switch family {
+        case .bert: return try WordPieceTokenizer(directory: directory)
+        case .roberta: return try BytePairTokenizer(directory: directory)
+        case .gpt2: throw NTKError.unsupportedModel("GPT-2 models are not supported by the sequence classifier yet")
+        }
+    }
+
+    /// Adds one chunk's tiles (every rank's, in rank order) into the running sums.
+    static func add(_ result: NTKChunkResult, plan: NTKPlan, to sums: inout NTKPartialSums) throws {
+        let trainRows = plan.trainCount * plan.classes
+        var offset = 0
+        for rank in 0..<plan.worldSize {
+            for tile in plan.tiles(of: rank) {
+                guard offset + tile.count <= result.tiles.count else {
+                    throw NTKError.mismatchAcrossRanks("the tile layout (rank \(rank) sent fewer values than its plan)")
+                }
+                result.tiles.withUnsafeBufferPointer { source in
+                    let values = source.baseAddress! + offset
+                    let width = tile.columns.count
+                    func addInto(_ target: inout [Double]) {
+                        target.withUnsafeMutableBufferPointer { t in
+                            for (i, row) in tile.rows.enumerated() {
+                                let destination = t.baseAddress! + row * trainRows + tile.columns.lowerBound
+                                let columns = tile.lowerOnly ? (i + 1) : width
+                                for j in 0..<columns { destination[j] += values[i * width + j] }
+                            }
+                        }
+                    }
+                    if tile.matrix == .trainTrain { addInto(&sums.trainTrain) } else { addInto(&sums.evalTrain) }
+                }
+                offset += tile.count
+            }
+        }
+        guard offset == result.tiles.count else {
+            throw NTKError.mismatchAcrossRanks("the tile layout (\(result.tiles.count) values received, \(offset) expected)")
+        }
+    }
+
+    // MARK: One-step check
+
+    /// One full-batch step of plain SGD with rate η on the mean cross-entropy over the train
+    /// examples, on θ (backbone or LoRA) and the head, in eval mode. Every rank computes the
+    /// gradient of its examples; the sum is allreduced; every rank updates identically.
+    /// `stepSize` runs on rank 0 with the logits before the step. Rank 0 gets the logits
+    /// before and after (N·C each) and η. The model's parameters are changed.
+    func oneStep(model: SequenceClassifier<T>, plan: NTKPlan, batches: [TokenBatch], labels: [Int],
+                 parameterSet: NTKParameterSet,
+                 stepSize: ([Double]) -> Double) throws -> (before: [Double], after: [Double], stepSize: Double)? {
+        let own = plan.trainExamples(of: comm.rank)
+        model.trainHead = true
+        model.skipWordEmbeddingGradient = false
+        model.zeroGradients()
+        var before: [Double] = []
+        for (i, batch) in batches.enumerated() {
+            model.forward(batch)
+            before += model.logits.map(Double.init)
+            model.loss(labels: [labels[own.lowerBound + i]])
+            model.backward()
+        }
+        let allBefore = try comm.gatherv(before)
+        let eta = try comm.broadcast([comm.isRoot ? stepSize(allBefore!) : 0])[0]
+        try comm.allreduceSum(model.parameters.gradients)
+        // θ ← θ − η·(1/N)·Σ_i ∇CE_i
+        let range = model.parameters.range(of: parameterSet == .backbone ? [.backbone, .head] : [.lora, .head])
+        let rate = T(eta / Double(plan.trainCount))
+        let values = model.parameters.values.baseAddress!, gradients = model.parameters.gradients.baseAddress!
+        Parallel.forRanges(range.count, grain: 1 << 16) { r in
+            for i in r { values[range.lowerBound + i] -= rate * gradients[range.lowerBound + i] }
+        }
+        var after: [Double] = []
+        for batch in batches {
+            model.forward(batch)
+            after += model.logits.map(Double.init)
+        }
+        let allAfter = try comm.gatherv(after)
+        guard let allBefore, let allAfter else { return nil }
+        return (allBefore, allAfter, eta)
+    }
+
+    // MARK: Analysis
+
+    static func analyze(_ m: NTKMatrices, step: (before: [Double], after: [Double], stepSize: Double),
+                        labels: [Int], evalLabels: [Int], classes C: Int, epsilon: Double) throws -> NTKReport.Analysis {
+        let n = labels.count, rows = n * C
+        let relativeTolerance = Double(rows) * epsilon
+        let hasEval = !evalLabels.isEmpty
+        func summary(_ train: [Double], _ eval: [Double]) -> NTKReport.KernelSummary {
+            var note: String? = nil
+            var regression: KernelAnalysis.KernelAccuracy? = nil
+            do {
+                regression = try KernelAnalysis.kernelRegressionAccuracy(train: train, labels: labels, classes: C,
+                                                                         eval: hasEval ? eval : nil,
+                                                                         evalLabels: hasEval ? evalLabels : nil)
+            } catch {
+                note = describe(error)
+            }
+            return NTKReport.KernelSummary(frobeniusTrain: KernelAnalysis.frobeniusNorm(train),
+                                           frobeniusEval: hasEval ? KernelAnalysis.frobeniusNorm(eval) : nil,
+                                           spectrum: KernelAnalysis.spectrum(train, n: rows, relativeTolerance: relativeTolerance, top: 10),
+                                           kernelRegression: regression, kernelRegressionNote: note)
+        }
+        let delta = KernelAnalysis.residuals(logits: step.before, labels: labels, classes: C)
+        let fDelta = KernelAnalysis.apply(m.fteTrain, rows: rows, columns: rows, delta)
+        let ntkDelta = KernelAnalysis.apply(m.ntkTrain, rows: rows, columns: rows, delta)
+        let predicted = ntkDelta.map { step.stepSize / Double(n) * $0 }
+        let observed = zip(step.after, step.before).map { $0 - $1 }
+        var loss = 0.0
+        for (i, label) in labels.enumerated() { loss -= log(max(1 - delta[i * C + label], .leastNonzeroMagnitude)) }
+        return NTKReport.Analysis(
+            rankRule: "rank = #{eigenvalues λ > n·ε·max|λ|}, n = \(rows) rows, ε = \(epsilon) (machine epsilon of the Jacobian's scalar type); tolerance per kernel below",
+            pte: summary(m.pteTrain, m.pteEval), fte: summary(m.fteTrain, m.fteEval), ntk: summary(m.ntkTrain, m.ntkEval),
+            ftRatio: KernelAnalysis.ftRatio(fDelta: fDelta, ntkDelta: ntkDelta, examples: n, classes: C),
+            oneStep: .init(stepSize: step.stepSize,
+                           convention: "mean cross-entropy over the N train examples: θ ← θ − η·∇(1/N Σ CE_i) on θ and the head "
+                               + "(eval mode); predicted logit change = (η/N)·(P+F)·δ, δ = onehot(y) − softmax(f0); "
+                               + "observed = f1 − f0 after the step",
+                           comparison: KernelAnalysis.compare(predicted: predicted, observed: observed)),
+            trainLoss: loss / Double(n))
+    }
+}
+
+/// Everything a checkpoint's sums depend on.
+struct NTKIdentity: Encodable {
+    var plan: NTKPlan
+    var model: String, head: String, examples: String
+    var maxLength: Int, sample: WordEmbeddingSample?, precision: String, lora: LoRAConfig
+    var train: Int, eval: Int
+}
+
+/// The assembled kernels on rank 0 (float64, row-major).
+struct NTKMatrices {
+    var pteTrain: [Double], fteTrain: [Double], ntkTrain: [Double]
+    var pteEval: [Double], fteEval: [Double], ntkEval: [Double]
+
+    init(sums: NTKPartialSums, trainCount N: Int, evalCount M: Int, classes C: Int, hidden H: Int) {
+        let R = N * C
+        // F: the lower triangle holds every tile's sum; mirror it.
+        var f = sums.trainTrain
+        for i in 0..<R { for j in (i + 1)..<max(R, i + 1) { f[i * R + j] = f[j * R + i] } }
+        fteTrain = f
+        fteEval = sums.evalTrain
+        pteTrain = KernelAnalysis.pretrainEffective(sums.trainFeatures, count: N, sums.trainFeatures, count: N, hidden: H, classes: C)
+        pteEval = KernelAnalysis.pretrainEffective(sums.evalFeatures, count: M, sums.trainFeatures, count: N, hidden: H, classes: C)
+        ntkTrain = zip(pteTrain, fteTrain).map(+)
+        ntkEval = zip(pteEval, fteEval).map(+)
+    }
+}
