@@ -64,8 +64,8 @@ struct NTKCommand: RankCommand {
     var embeddingSample: Double?
     @Option(help: "Seed of the sampled table entries.")
     var embeddingSampleSeed: UInt64 = 0
-    @Option(help: "Tokens per example, special tokens included.")
-    var maxLength = 128
+    @Option(help: "Tokens per example, special tokens included (default: 128, or the model's limit when smaller).")
+    var maxLength: Int?
     @Option(help: "Scalar type of the Jacobian: float or double.")
     var precision = "float"
     @Option(help: "Learning rate η of the one-step check (default: the largest predicted logit change is 0.01).")

@@ -46,7 +46,9 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
     private let stages: [Range<Int>]
     private let layers: Int
     private let maxChunk: Int
-    private var trainSlabs: UnsafeMutablePointer<T>, evalSlabs: UnsafeMutablePointer<T>
+    private let trainBuffer: LargeBuffer<T>, evalBuffer: LargeBuffer<T>
+    private var trainSlabs: UnsafeMutablePointer<T> { trainBuffer.pointer }
+    private var evalSlabs: UnsafeMutablePointer<T> { evalBuffer.pointer }
     private var received: UnsafeMutablePointer<T>
     /// Per own row (train rows, then eval rows): dL/dhidden at the next chunk's top stage.
     private var boundaries: UnsafeMutablePointer<T>
@@ -64,8 +66,8 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         stages = model.backboneStageRanges
         layers = model.config.layers
         maxChunk = (0..<plan.chunkCount).map { plan.chunk($0).count }.max() ?? 0
-        trainSlabs = .allocate(capacity: max(1, trainRowCount * maxChunk))
-        evalSlabs = .allocate(capacity: max(1, evalRowCount * maxChunk))
+        trainBuffer = LargeBuffer(count: trainRowCount * maxChunk)
+        evalBuffer = LargeBuffer(count: evalRowCount * maxChunk)
         let partnerRows = (0..<plan.worldSize).map { plan.trainRows(of: $0).count }.max() ?? 0
         received = .allocate(capacity: max(1, partnerRows * plan.slabWidth))
         var offset = 0
@@ -76,8 +78,6 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
     }
 
     deinit {
-        trainSlabs.deallocate()
-        evalSlabs.deallocate()
         received.deallocate()
         boundaries.deallocate()
     }
@@ -94,7 +94,6 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         let head = model.parameters.value("classifier.weight")
         // Stages this chunk's backward runs through, and the boundary the next chunk starts from.
         var top = layers, bottom = 0, saveStage: Int? = nil
-        var zeroRange = range
         if plan.parameterSet == .backbone {
             let chunkTop = model.backboneStage(containing: range.upperBound - 1)!
             bottom = model.backboneStage(containing: range.lowerBound)!
@@ -103,15 +102,18 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
                 let nextTop = model.backboneStage(containing: plan.chunk(k + 1).upperBound - 1)!
                 if nextTop < layers { saveStage = nextTop }
             }
-            zeroRange = stages[bottom].lowerBound..<stages[top].upperBound
         }
-        let reachesEmbeddings = plan.parameterSet == .backbone && bottom == 0
+        // Several chunks may run stage 0; the word share is collected once, in the last chunk.
+        let reachesEmbeddings = plan.parameterSet == .backbone && k == plan.chunkCount - 1
         var trainWords = reachesEmbeddings ? SparseWordRows(hidden: H) : nil
         var evalWords = reachesEmbeddings ? SparseWordRows(hidden: H) : nil
         trainFeatures = [Double](repeating: 0, count: trainBatches.count * H)
         evalFeatures = [Double](repeating: 0, count: evalBatches.count * H)
         let trainRowBase = plan.trainRows(of: comm.rank).lowerBound, evalRowBase = plan.evalRows(of: comm.rank).lowerBound
 
+        // Backward ACCUMULATES: the chunk starts from zero and every copy leaves zeros behind.
+        // Other parameters of the stages run collect sums nobody reads (they never feed dX).
+        (gradients + range.lowerBound).update(repeating: 0, count: range.count)
         for (index, batch) in (trainBatches + evalBatches).enumerated() {
             let isTrain = index < trainBatches.count
             let example = isTrain ? index : index - trainBatches.count
@@ -124,7 +126,6 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
                 let ownRow = index * C + c
                 let localRow = example * C + c
                 timings.time("backward") {
-                    (gradients + zeroRange.lowerBound).update(repeating: 0, count: zeroRange.count)
                     switch plan.parameterSet {
                     case .backbone:
                         let boundary = boundaries + boundaryOffsets[ownRow]
@@ -147,11 +148,15 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
                     }
                 }
                 timings.time("jacobian_copy") {
+                    // Move the chunk's gradient into the slabs, leaving zeros for the next backward.
                     let rows = isTrain ? trainRowCount : evalRowCount
-                    let slabs = isTrain ? trainSlabs : evalSlabs
-                    for (s, w) in widths.enumerated() {
-                        let slab = slabs + rows * s * plan.slabWidth
-                        (slab + localRow * w).update(from: gradients + range.lowerBound + s * plan.slabWidth, count: w)
+                    let slabs = isTrain ? trainSlabs : evalSlabs, W = plan.slabWidth
+                    Parallel.forRanges(widths.count, grain: 1) { slabRange in
+                        for s in slabRange {
+                            let source = gradients + range.lowerBound + s * W
+                            (slabs + rows * s * W + localRow * widths[s]).update(from: source, count: widths[s])
+                            source.update(repeating: 0, count: widths[s])
+                        }
                     }
                 }
             }

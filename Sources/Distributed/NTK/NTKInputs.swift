@@ -75,7 +75,9 @@ public struct NTKSettings: Sendable {
     public var memoryBudgetBytes = 4 << 30
     /// nil: the exact sparse word-embedding share; else the paper's sampled estimate.
     public var embeddingSample: WordEmbeddingSample?
-    public var maxLength = 128
+    /// Tokens per example, special tokens included; nil: 128 (the paper's) or the model's
+    /// limit when that is smaller.
+    public var maxLength: Int?
     public var precision: NTKPrecision = .float
     /// Learning rate η of the one-step check; nil picks η so the largest predicted logit
     /// change is 0.01.

@@ -44,8 +44,9 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         guard config.family != .gpt2 else {
             throw NTKError.unsupportedModel("\(directory.path): GPT-2 models are not supported by the sequence classifier yet; use a BERT or RoBERTa model.")
         }
-        guard settings.maxLength >= 2, settings.maxLength <= config.maxSequenceLength else {
-            throw NTKError.invalidSetting("--max-length \(settings.maxLength) must be in 2…\(config.maxSequenceLength) for this model")
+        let maxLength = settings.maxLength ?? min(128, config.maxSequenceLength)
+        guard maxLength >= 2, maxLength <= config.maxSequenceLength else {
+            throw NTKError.invalidSetting("--max-length \(maxLength) must be in 2…\(config.maxSequenceLength) for this model")
         }
         guard !settings.train.isEmpty else { throw NTKError.invalidSetting("no train examples were given") }
 
@@ -85,7 +86,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
             guard let linearProbe = NTKTrainingHooks.linearProbe else { throw NTKError.methodUnavailable(method.rawValue) }
             let head = try linearProbe(NTKLinearProbeRequest(
                 comm: comm, method: method, modelDirectory: directory, probeExamples: settings.probeExamples ?? settings.train,
-                classes: classes, maxLength: settings.maxLength, seed: settings.seed))
+                classes: classes, maxLength: maxLength, seed: settings.seed))
             guard head.classes == classes, head.dimension == config.hidden else {
                 throw NTKError.invalidSetting("the linear probe returned a \(head.classes)×\(head.dimension) head; expected \(classes)×\(config.hidden)")
             }
@@ -126,7 +127,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         let ownRowsMax = ((N + comm.size - 1) / comm.size + (M + comm.size - 1) / comm.size) * C
         let kernelBytes = 8 * (N * C * N * C + M * C * N * C)
         let fixedBytes = 2 * scalarBytes * model.parameters.count + 8 * kernelBytes + 8 * ownRowsMax * N * C
-            + scalarBytes * ownRowsMax * settings.maxLength * H + (256 << 20)
+            + scalarBytes * ownRowsMax * maxLength * H + (256 << 20)
         let plan = try NTKPlan.make(worldSize: comm.size, classes: C, trainCount: N, evalCount: M,
                                     parameters: parameterRange, parameterSet: parameterSet, scalarBytes: scalarBytes,
                                     memoryBudgetBytes: settings.memoryBudgetBytes, fixedBytes: fixedBytes,
@@ -137,7 +138,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         let tokenizer = try Self.tokenizer(directory: directory, family: config.family)
         func encode(_ examples: ArraySlice<Example>) throws -> [Encoding] {
             try examples.map { e in
-                let encoding = tokenizer.encode(e.text, pair: e.textPair, maxLength: settings.maxLength)
+                let encoding = tokenizer.encode(e.text, pair: e.textPair, maxLength: maxLength)
                 do {
                     try TokenBatch([encoding], config: config).validate(config)
                 } catch {
@@ -152,7 +153,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         // Resume from a checkpoint when one exists.
         let trainRows = N * C, evalRows = M * C
         let planDigest = try Self.planDigest(plan: plan, model: modelDigest, head: headHash, examples: exampleHash,
-                                             settings: settings)
+                                             maxLength: maxLength, settings: settings)
         let store = settings.outputDirectory.map { NTKCheckpointStore(directory: $0.appendingPathComponent("checkpoint")) }
         var sums: NTKPartialSums? = nil
         if comm.isRoot {
@@ -280,7 +281,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
             head: .init(source: headSource, digest: headHash.hex, weightNorm: head.weightNorm),
             plan: .init(ranks: comm.size, chunks: plan.chunkCount, chunkParameters: (0..<plan.chunkCount).map { plan.chunk($0).count },
                         slabWidth: plan.slabWidth, memoryBudgetBytes: plan.memoryBudgetBytes,
-                        precision: settings.precision.rawValue, maxLength: settings.maxLength),
+                        precision: settings.precision.rawValue, maxLength: maxLength),
             analysis: analysis, run: run)
         if let out = settings.outputDirectory {
             do {
@@ -321,12 +322,12 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
     }
 
     /// Digest of everything the partial sums depend on (a checkpoint is reused only when equal).
-    static func planDigest(plan: NTKPlan, model: FNV1a64, head: FNV1a64, examples: FNV1a64,
+    static func planDigest(plan: NTKPlan, model: FNV1a64, head: FNV1a64, examples: FNV1a64, maxLength: Int,
                            settings: NTKSettings) throws -> FNV1a64 {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let data = try encoder.encode(NTKIdentity(plan: plan, model: model.hex, head: head.hex, examples: examples.hex,
-                                               maxLength: settings.maxLength, sample: settings.embeddingSample,
+                                               maxLength: maxLength, sample: settings.embeddingSample,
                                                precision: settings.precision.rawValue, lora: settings.lora,
                                                train: settings.train.count, eval: settings.eval.count))
         var hash = FNV1a64()

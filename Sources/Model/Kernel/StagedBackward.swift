@@ -63,10 +63,11 @@ extension SequenceClassifier {
                 swap(&ws.gradOut, &ws.gradIn)
             }
         }}
-        if bottom >= 1 {
-            if saveStage == bottom - 1, let save { save.update(from: ws.gradOut, count: N * H) }
-            return
-        }
+        // ws.gradOut now holds dL/dhidden[reached]: the input gradient of the lowest layer run
+        // (or the start gradient when only stage 0 runs).
+        let reached = bottom == 0 ? 0 : bottom - 1
+        if saveStage == reached, let save { save.update(from: ws.gradOut, count: stageOutputRows(reached) * H) }
+        if bottom >= 1 { return }
         // Stage 0: embedding LayerNorm → position and type tables (as backward(featureGradient:)
         // does in eval mode); the word table's share stays in embeddingGradient.
         ws.embeddingGradient.update(repeating: 0, count: N * H)
