@@ -55,8 +55,8 @@ final class NTKPlanTests: XCTestCase {
         XCTAssertEqual(plan.chunkLowers.last, 1000)
         for k in 1..<plan.chunkCount { XCTAssertEqual(plan.chunkUppers[k], plan.chunkLowers[k - 1]) }
         let largest = (0..<plan.chunkCount).map { plan.chunk($0).count }.max()!
-        // Slabs of 8 rows + one received slab of 6 rows + two threads' tiles fit the budget.
-        let used = fixed + 8 * (8 * largest + 6 * 1000 + 2 * (6 * 6 + 2 * 6))
+        // Slabs of 8 rows + two received slabs of 6 rows + two threads' tiles fit the budget.
+        let used = fixed + 8 * (8 * largest + 2 * 6 * 1000 + 2 * (6 * 6 + 2 * 6))
         XCTAssertLessThanOrEqual(used, budget)
         XCTAssertGreaterThan(plan.chunkCount, 1)
         XCTAssertEqual(plan.slabWidths(ofChunk: 0).reduce(0, +), plan.chunk(0).count)

@@ -175,6 +175,21 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(product, expectedCross)
     }
 
+    // MARK: Digest
+
+    func testDigestIsFNV1aOverWordsThenBytes() {
+        // Under 8 bytes it is plain FNV-1a 64 (standard test vectors); "abcdefghij" is one word
+        // "abcdefgh" (little-endian) then the bytes "i", "j" (computed by hand in Python).
+        func digest(_ text: String) -> UInt64 {
+            var hash = FNV1a64()
+            Array(text.utf8).withUnsafeBytes { hash.update($0) }
+            return hash.value
+        }
+        XCTAssertEqual(digest("a"), 0xAF63_DC4C_8601_EC8C)
+        XCTAssertEqual(digest("foobar"), 0x8594_4171_F739_67E8)
+        XCTAssertEqual(digest("abcdefghij"), 0xB7DC_0928_7FB5_9BCF)
+    }
+
     // MARK: Analysis
 
     func testPretrainEffectivePartIsFeatureGramPlusOneTimesIdentity() {

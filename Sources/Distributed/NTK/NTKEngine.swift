@@ -49,7 +49,8 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
     private let trainBuffer: LargeBuffer<T>, evalBuffer: LargeBuffer<T>
     private var trainSlabs: UnsafeMutablePointer<T> { trainBuffer.pointer }
     private var evalSlabs: UnsafeMutablePointer<T> { evalBuffer.pointer }
-    private var received: UnsafeMutablePointer<T>
+    /// Two buffers for a partner's slab: one being received while the other is multiplied.
+    private var received: [UnsafeMutablePointer<T>]
     /// Per own row (train rows, then eval rows): dL/dhidden at the next chunk's top stage.
     private var boundaries: UnsafeMutablePointer<T>
     private var boundaryOffsets: [Int] = []
@@ -69,7 +70,7 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         trainBuffer = LargeBuffer(count: trainRowCount * maxChunk)
         evalBuffer = LargeBuffer(count: evalRowCount * maxChunk)
         let partnerRows = (0..<plan.worldSize).map { plan.trainRows(of: $0).count }.max() ?? 0
-        received = .allocate(capacity: max(1, partnerRows * plan.slabWidth))
+        received = (0..<2).map { _ in .allocate(capacity: max(1, partnerRows * plan.slabWidth)) }
         var offset = 0
         for batch in trainBatches + evalBatches {
             for _ in 0..<plan.classes { boundaryOffsets.append(offset); offset += batch.seqLen * model.config.hidden }
@@ -78,7 +79,7 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
     }
 
     deinit {
-        received.deallocate()
+        received.forEach { $0.deallocate() }
         boundaries.deallocate()
     }
 
@@ -192,25 +193,46 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
                 let pairTile = base + offset
                 let crossTile = pairTile + pairRows.count * (rank < partner ? n : partnerRows)
                 offset += pairRows.count * (rank < partner ? n : partnerRows) + m * partnerRows
-                for (s, w) in widths.enumerated() {
+                // The lower rank needs only the first half of the higher rank's rows, unless it
+                // has eval rows (eval × all of the partner's train rows).
+                let sendRows = rank < partner || plan.evalRows(of: partner).count > 0
+                    ? n : plan.pairTrainRows(rank: partner, partner: rank).count
+                let receiveRows = rank > partner || m > 0 ? partnerRows : pairRows.count
+                func exchangeSlab(_ s: Int) throws {
                     try timings.time("exchange") {
-                        try exchange(slab: trainSlab(s), count: n * w, partner: partner, receiveCount: partnerRows * w)
+                        try exchange(slab: trainSlab(s), count: sendRows * widths[s], partner: partner,
+                                     into: received[s % 2], receiveCount: receiveRows * widths[s])
                     }
-                    timings.time("gram") {
+                }
+                // Double buffering: a worker thread multiplies slab s while this (the MPI) thread
+                // swaps slab s + 1 with the partner.
+                try exchangeSlab(0)
+                for (s, w) in widths.enumerated() {
+                    let incoming = UnsafePointer(received[s % 2]), own = trainSlab(s), ownEval = evalSlab(s)
+                    let group = DispatchGroup()
+                    var workerSeconds = 0.0
+                    let multiply = UncheckedSendable { [gram, plan] in
+                        let start = ProcessStats.now()
                         if rank < partner {
                             // First half of the partner's rows × my rows.
-                            let first = pairRows.lowerBound - plan.trainRows(of: partner).lowerBound
-                            gram.addProduct(into: pairTile, ldc: n, a: received + first * w, lda: w, b: trainSlab(s), ldb: w,
+                            gram.addProduct(into: pairTile, ldc: n, a: incoming, lda: w, b: own, ldb: w,
                                             m: pairRows.count, n: n, k: w)
                         } else {
                             // The rest of my rows × the partner's rows.
                             let first = pairRows.lowerBound - plan.trainRows(of: rank).lowerBound
-                            gram.addProduct(into: pairTile, ldc: partnerRows, a: trainSlab(s) + first * w, lda: w,
-                                            b: received, ldb: w, m: pairRows.count, n: partnerRows, k: w)
+                            gram.addProduct(into: pairTile, ldc: partnerRows, a: own + first * w, lda: w,
+                                            b: incoming, ldb: w, m: pairRows.count, n: partnerRows, k: w)
                         }
-                        gram.addProduct(into: crossTile, ldc: partnerRows, a: evalSlab(s), lda: w, b: received, ldb: w,
+                        gram.addProduct(into: crossTile, ldc: partnerRows, a: ownEval, lda: w, b: incoming, ldb: w,
                                         m: m, n: partnerRows, k: w)
+                        workerSeconds = ProcessStats.now() - start
                     }
+                    DispatchQueue.global().async(group: group) { multiply.body() }
+                    defer {
+                        group.wait()
+                        timings.add("gram", workerSeconds)
+                    }
+                    if s + 1 < widths.count { try exchangeSlab(s + 1) }
                 }
             }
         }
@@ -219,9 +241,10 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
 
     /// Swaps one slab with the partner: the lower rank sends first, the higher receives first,
     /// so the blocking calls always meet.
-    private func exchange(slab: UnsafePointer<T>, count: Int, partner: Int, receiveCount: Int) throws {
+    private func exchange(slab: UnsafePointer<T>, count: Int, partner: Int, into buffer: UnsafeMutablePointer<T>,
+                          receiveCount: Int) throws {
         let outgoing = UnsafeBufferPointer(start: slab, count: count)
-        let incoming = UnsafeMutableBufferPointer(start: received, count: receiveCount)
+        let incoming = UnsafeMutableBufferPointer(start: buffer, count: receiveCount)
         if comm.rank < partner {
             if count > 0 { try comm.send(outgoing, to: partner, tag: 71) }
             if receiveCount > 0 { try comm.recv(incoming, from: partner, tag: 71) }
@@ -256,4 +279,10 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         guard let rows, let tokens, let vectors else { return nil }
         return SparseWordRows(hidden: words.hidden, rows: rows, tokens: tokens, vectors: vectors)
     }
+}
+
+/// Hands a closure to a worker thread; the caller waits for it before touching what it uses.
+struct UncheckedSendable: @unchecked Sendable {
+    let body: () -> Void
+    init(_ body: @escaping () -> Void) { self.body = body }
 }
