@@ -70,7 +70,7 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         trainBuffer = LargeBuffer(count: trainRowCount * maxChunk)
         evalBuffer = LargeBuffer(count: evalRowCount * maxChunk)
         let partnerRows = (0..<plan.worldSize).map { plan.trainRows(of: $0).count }.max() ?? 0
-        received = (0..<2).map { _ in .allocate(capacity: max(1, partnerRows * plan.slabWidth)) }
+        received = (0..<(plan.worldSize > 1 ? 2 : 0)).map { _ in .allocate(capacity: max(1, partnerRows * plan.slabWidth)) }
         var offset = 0
         for batch in trainBatches + evalBatches {
             for _ in 0..<plan.classes { boundaryOffsets.append(offset); offset += batch.seqLen * model.config.hidden }

@@ -100,9 +100,10 @@ public struct NTKPlan: Codable, Sendable, Equatable {
             evalRowsMax = max(evalRowsMax, evalRows)
         }
         let width = max(1, min(slabWidth ?? 32_768, parameters.count))
-        // Per rank besides the slabs: two received slabs, the product tiles of every thread.
+        // Per rank besides the slabs: two received slabs (with partners), the product tiles of
+        // every thread.
         let tileBytes = scalarBytes * threads * (trainRowsMax * trainRowsMax + evalRowsMax * trainRowsMax)
-        let receiveBytes = 2 * scalarBytes * trainRowsMax * width
+        let receiveBytes = worldSize > 1 ? 2 * scalarBytes * trainRowsMax * width : 0
         let available = memoryBudgetBytes - fixedBytes - tileBytes - receiveBytes
         let bytesPerParameter = scalarBytes * max(ownRows, 1)
         let fitting = available / bytesPerParameter
