@@ -10,7 +10,8 @@
 #                                                   hostfile, the rsh agent and TCP on the subnet
 #   scripts/netns-cluster.sh link HOST up|down      take HOST's cable out / put it back
 #   scripts/netns-cluster.sh kill HOST [SIGNAL]     kill every process of HOST (default KILL)
-#   scripts/netns-cluster.sh shape RATE DELAY       tc netem on every link (e.g. 10gbit 50us)
+#   scripts/netns-cluster.sh shape RATE [DELAY]     shape every link (e.g. 10gbit 50us; the
+#                                                   delay needs netem, else tbf shapes the rate)
 #   scripts/netns-cluster.sh unshape                remove the shaping
 #   scripts/netns-cluster.sh status                 namespaces, addresses, processes
 #   scripts/netns-cluster.sh hostfile               path of the generated hostfile
@@ -38,7 +39,7 @@ tcp_retries=5
 keepalive=(10 1 3)
 
 die() { echo "netns-cluster: $*" >&2; exit 1; }
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 need_tools() {
   local missing=()
@@ -166,14 +167,44 @@ run_mpirun() {
   exec_on h1 mpirun "${args[@]}" "$@"
 }
 
+# Bytes per second of a tc rate such as 10gbit, 500mbit.
+rate_bytes() {
+  local value=${1%[gmk]bit} unit=${1##*[0-9.]}
+  [[ "$value" =~ ^[0-9]+$ ]] || die "shape: rate must look like 10gbit, 500mbit (got '$1')"
+  case "$unit" in
+    gbit) echo $(( value * 125000000 )) ;;
+    mbit) echo $(( value * 125000 )) ;;
+    kbit) echo $(( value * 125 )) ;;
+    *) die "shape: rate must look like 10gbit, 500mbit (got '$1')" ;;
+  esac
+}
+
+# Shapes every link to RATE each way (a full-duplex port: host → switch on eth0, switch → host
+# on the switch port), with DELAY one way (host → switch) when given. The delay needs netem;
+# without it (kernels built without CONFIG_NET_SCH_NETEM, like this project's VMs) the rate
+# alone is shaped with tbf, and asking for a delay is an error rather than silently ignored.
 shape() {
-  local rate=$1 delay=$2 host
+  local rate=$1 delay=${2:-} host
+  local bytes; bytes=$(rate_bytes "$rate")
+  local netem=0
+  if ip netns exec "$switch" tc qdisc add dev lo root netem delay 0 2>/dev/null; then
+    netem=1; ip netns exec "$switch" tc qdisc del dev lo root
+  fi
+  if [[ -n "$delay" && $netem -eq 0 ]]; then
+    die "shape: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM), so a delay cannot be emulated; run 'shape $rate' to shape the rate only (tbf)"
+  fi
+  # tbf bucket: 10 ms of traffic, at least 256 KiB (veth sends 64 KiB GSO frames).
+  local burst=$(( bytes / 100 > 262144 ? bytes / 100 : 262144 ))
   for host in $(hosts); do
-    # Host → switch: rate and one-way delay; switch → host: rate only (a full-duplex port).
-    ip netns exec "$prefix-$host" tc qdisc replace dev eth0 root netem rate "$rate" delay "$delay" limit 100000
-    ip netns exec "$switch" tc qdisc replace dev "$host" root netem rate "$rate" limit 100000
+    if (( netem )); then
+      ip netns exec "$prefix-$host" tc qdisc replace dev eth0 root netem rate "$rate" ${delay:+delay "$delay"} limit 100000
+      ip netns exec "$switch" tc qdisc replace dev "$host" root netem rate "$rate" limit 100000
+    else
+      ip netns exec "$prefix-$host" tc qdisc replace dev eth0 root tbf rate "$rate" burst "$burst" latency 50ms
+      ip netns exec "$switch" tc qdisc replace dev "$host" root tbf rate "$rate" burst "$burst" latency 50ms
+    fi
   done
-  echo "netns-cluster: every link shaped to $rate, $delay one way"
+  echo "netns-cluster: every link shaped to $rate each way$([[ -n "$delay" ]] && echo ", $delay one way") ($( (( netem )) && echo netem || echo tbf))"
 }
 
 unshape() {
@@ -228,7 +259,7 @@ case "$command" in
   kill)
     [[ $# -ge 1 ]] || usage
     kill_namespace "$(namespace_of "$1")" "${2:-KILL}" ;;
-  shape) [[ $# -eq 2 ]] || usage; shape "$1" "$2" ;;
+  shape) [[ $# -ge 1 && $# -le 2 ]] || usage; shape "$@" ;;
   unshape) unshape ;;
   status) status ;;
   hostfile) echo "$hostfile" ;;
