@@ -7,7 +7,7 @@
 /// Usage per step:  forward(batch, dropoutSeed:) → loss(labels:) → backward().
 /// Backward ACCUMULATES into `parameters.gradients` (zero them between steps).
 public final class SequenceClassifier<T: ModelScalar> {
-    public let config: EncoderConfig
+    public private(set) var config: EncoderConfig
     public let classes: Int
     public let lora: LoRAConfig?
     public let parameters: ParameterStore<T>
@@ -140,6 +140,12 @@ public final class SequenceClassifier<T: ModelScalar> {
                 (parameters.values.baseAddress! + b).update(repeating: 0, count: lora.rank * config.hidden)
             }
         }
+    }
+
+    /// Overrides the dropout probabilities of the loaded configuration (hidden/head and attention).
+    public func setDropout(hidden: Double, attention: Double) {
+        config.hiddenDropout = hidden
+        config.attentionDropout = attention
     }
 
     @inline(__always) func value(_ offset: Int) -> UnsafeMutablePointer<T> { parameters.values.baseAddress! + offset }
