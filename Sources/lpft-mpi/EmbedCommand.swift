@@ -16,7 +16,13 @@ struct Embed: RankCommand {
 
     @OptionGroup var model: ModelOptions
     @Option(help: "Text file (one per line) or JSONL.")
-    var input: String
+    var input: String?
+    @Option(help: "Instead of --input: a built-in task whose --split to embed (labels are printed too).")
+    var task: String?
+    @Option(help: "Split of --task: train, validation, test or an OOD set's name.")
+    var split = "train"
+    @Option(help: "Embed only the first N texts.")
+    var max: Int?
     @Option(help: "cls, mean or last (default: the family's classifier feature).")
     var pooling: Pooling?
     @Flag(help: "Scale every embedding to unit L2 norm.")
@@ -31,7 +37,8 @@ struct Embed: RankCommand {
     func run(comm: Communicator) throws {
         guard maxLength >= 3, batchSize >= 1 else { throw ValidationError("--max-length must be ≥ 3 and --batch-size ≥ 1") }
         let directory = try model.resolve()
-        let items = try TextInput.read(URL(fileURLWithPath: input))
+        var (items, labels) = try inputs()
+        if let max { items = Array(items.prefix(max)); labels = labels.map { Array($0.prefix(max)) } }
         let tokenizer = try loadTokenizer(directory: directory)
         let classifier = try SequenceClassifier<Float>.pretrained(directory: directory, classes: 2)
         let pooling = self.pooling ?? classifier.config.family.defaultPooling
@@ -54,11 +61,29 @@ struct Embed: RankCommand {
         guard let all = try comm.gatherv(local, root: 0) else { return }
         let rows = stride(from: 0, to: all.count, by: H).map { Array(all[$0..<($0 + H)]) }
         if json {
-            struct Output: Encodable { var embeddings: [[Float]] }
-            try printJSON(Output(embeddings: rows))
+            struct Output: Encodable { var embeddings: [[Float]]; var labels: [Int]? }
+            try printJSON(Output(embeddings: rows, labels: labels))
         } else {
             for row in rows { print(row.map { String($0) }.joined(separator: " ")) }
         }
+    }
+}
+
+extension Embed {
+    /// The texts (and, for a task split, the labels) to embed.
+    func inputs() throws -> (items: [TextInput.Item], labels: [Int]?) {
+        if let input {
+            guard task == nil else { throw ValidationError("give --input or --task, not both") }
+            return (try TextInput.read(URL(fileURLWithPath: input)), nil)
+        }
+        guard let task else { throw ValidationError("give --input FILE or --task TASK [--split SPLIT]") }
+        let data = try DataOptions.parse(["--task", task]).load()
+        let named = ["train": data.train, "validation": data.validation, "test": data.test]
+            .merging(data.ood.map { ($0.name, $0.examples) }) { a, _ in a }
+        guard let examples = named[split] else {
+            throw ValidationError("--split \(split) is not a split of \(task); splits: \(named.keys.sorted().joined(separator: ", "))")
+        }
+        return (examples.map { TextInput.Item(text: $0.text, pair: $0.textPair) }, examples.map(\.label))
     }
 }
 

@@ -6,6 +6,11 @@ public enum TextInput {
     public struct Item: Equatable, Sendable {
         public var text: String
         public var pair: String?
+
+        public init(text: String, pair: String?) {
+            self.text = text
+            self.pair = pair
+        }
     }
 
     public static func read(_ url: URL) throws -> [Item] {
