@@ -28,7 +28,7 @@ declare -A target_modules=(
   [generic-table]=Model
 )
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2; }
 die() { echo "fuzz: $*" >&2; exit 2; }
 
 blas_cflags=$(pkg-config --cflags openblas 2>/dev/null) || die "pkg-config cannot find openblas (run scripts/setup.sh)"

@@ -39,7 +39,7 @@ tcp_retries=5
 keepalive=(10 1 3)
 
 die() { echo "netns-cluster: $*" >&2; exit 1; }
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2; }
 
 need_tools() {
   local missing=()

@@ -107,8 +107,11 @@ final class MultiHostTests: XCTestCase {
         XCTAssertFalse(r.timedOut)
         XCTAssertNotEqual(r.status, 0)
         XCTAssertLessThan(seconds, 30)
-        // OpenMPI names the lost daemon's node, or the address it can no longer reach.
-        XCTAssertTrue(r.stderr.contains("on node h3") || r.stderr.contains("10.77.0.3"), r.stderr)
+        // OpenMPI stops the job before any deadline and names the lost host in one of the ways
+        // seen here, depending on which of its processes notices first: "Remote daemon: … on node
+        // h3", "Peer host:  h3", or a failed connect() to h3's address.
+        let namesHost = r.stderr.range(of: #"(on node|Peer host:)\s+h3\b|10\.77\.0\.3:"#, options: .regularExpression) != nil
+        XCTAssertTrue(namesHost, r.stderr)
         try cluster.down()
     }
 }
