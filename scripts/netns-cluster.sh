@@ -92,6 +92,7 @@ down() {
     rm -rf "/etc/netns/$ns"
   done
   rm -rf "$state"
+  rmdir /etc/netns 2>/dev/null || true  # only when empty: it may hold other namespaces' files
 }
 
 up() {

@@ -23,7 +23,10 @@ let fuzzScratch: URL = {
 /// Writes `bytes` to `name` inside the scratch folder and returns its URL.
 func scratchFile(_ name: String, _ bytes: ArraySlice<UInt8>) -> URL {
     let url = fuzzScratch.appendingPathComponent(name)
-    FileManager.default.createFile(atPath: url.path, contents: Data(bytes))
+    guard FileManager.default.createFile(atPath: url.path, contents: Data(bytes)) else {
+        FileHandle.standardError.write(Data("fuzz: cannot write the scratch file \(url.path)\n".utf8))
+        exit(2)
+    }
     return url
 }
 
