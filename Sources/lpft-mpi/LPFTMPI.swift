@@ -13,17 +13,22 @@ struct LPFTMPI: ParsableCommand {
               lpft-mpi info
               mpirun -np 2 lpft-mpi bench allreduce
             """,
-        subcommands: [Info.self, NTKCommand.self, Bench.self, SelfTest.self])
+        subcommands: [Train.self, Embed.self, NTKCommand.self, Tokenize.self, Info.self, Bench.self, SelfTest.self])
 }
 
 /// A command that runs as one rank of an MPI job: errors on any rank stop every rank.
+/// A command that includes `@OptionGroup var job: JobOptions` gets them applied to the
+/// communicator (e.g. `--stall-timeout`) before `run(comm:)`.
 protocol RankCommand: ParsableCommand {
     func run(comm: Communicator) throws
 }
 
 extension RankCommand {
     func run() throws {
-        runJob { comm in try run(comm: comm) }
+        runJob { comm in
+            JobOptions.included(in: self)?.apply(to: comm)
+            try run(comm: comm)
+        }
     }
 }
 

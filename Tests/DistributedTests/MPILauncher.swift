@@ -41,43 +41,69 @@ enum MPILauncher {
         try runProcess(binary.path, args, timeout: timeout, environment: environment)
     }
 
-    static func runProcess(_ executable: String, _ args: [String], timeout: Double,
-                           environment: [String: String]) throws -> Result {
+    /// A launched run that a test can kill part-way.
+    final class Running {
+        let process: Process
+        let directory: URL
+        let start = Date()
+        init(process: Process, directory: URL) { self.process = process; self.directory = directory }
+
+        /// Kills the whole run: mpirun and every rank it started.
+        func kill() {
+            process.terminate()
+            Thread.sleep(forTimeInterval: 1)
+            if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+        }
+
+        func wait(timeout: Double) -> Result {
+            var timedOut = false
+            while process.isRunning {
+                if Date().timeIntervalSince(start) > timeout { timedOut = true; kill(); break }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            process.waitUntilExit()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            return Result(status: process.terminationStatus,
+                          stdout: (try? String(contentsOf: directory.appendingPathComponent("stdout"), encoding: .utf8)) ?? "",
+                          stderr: (try? String(contentsOf: directory.appendingPathComponent("stderr"), encoding: .utf8)) ?? "",
+                          seconds: Date().timeIntervalSince(start), timedOut: timedOut)
+        }
+    }
+
+    /// Starts `lpft-mpi args` on `np` ranks without waiting.
+    static func start(np: Int, _ args: [String], environment: [String: String] = [:]) throws -> Running {
+        let launch = repositoryRoot.appendingPathComponent("scripts/launch").path
+        return try startProcess("/bin/bash", [launch, "-np", String(np), "--", binary.path] + args, environment: environment)
+    }
+
+    static func startProcess(_ executable: String, _ args: [String], environment: [String: String]) throws -> Running {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lpft-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
         let outURL = dir.appendingPathComponent("stdout"), errURL = dir.appendingPathComponent("stderr")
         _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
         _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = args
-        var env = ProcessInfo.processInfo.environment
+        // A test that started MPI in-process (singleton) carries OpenMPI/PMIx variables that
+        // would make the child mpirun believe it runs inside that job: drop them.
+        var env = ProcessInfo.processInfo.environment.filter { key, _ in
+            !(key.hasPrefix("OMPI_") || key.hasPrefix("PMIX_") || key.hasPrefix("OPAL_") || key.hasPrefix("ORTE_"))
+        }
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         for (k, v) in environment { env[k] = v }
         process.environment = env
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
-        let start = Date()
         try process.run()
-        var timedOut = false
-        while process.isRunning {
-            if Date().timeIntervalSince(start) > timeout {
-                timedOut = true
-                process.terminate()
-                Thread.sleep(forTimeInterval: 2)
-                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        process.waitUntilExit()
-        let seconds = Date().timeIntervalSince(start)
-        return Result(status: process.terminationStatus,
-                      stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
-                      stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "",
-                      seconds: seconds, timedOut: timedOut)
+        return Running(process: process, directory: dir)
+    }
+
+    static func runProcess(_ executable: String, _ args: [String], timeout: Double,
+                           environment: [String: String]) throws -> Result {
+        try startProcess(executable, args, environment: environment).wait(timeout: timeout)
     }
 }
 

@@ -20,35 +20,17 @@ final class NTKTests: XCTestCase {
 
     // MARK: Fixtures
 
-    /// A tiny random BERT (2 layers, hidden 8) with a WordPiece vocabulary of whole words.
-    func writeTinyModel(seed: UInt64 = 21) throws -> URL {
+    /// The shared tiny random BERT at hidden 8: 2136 dense parameters (positions 130 × 8, type
+    /// and embedding LayerNorm 32, two layers of 532) besides the word table.
+    func writeTinyModel() throws -> URL {
         let directory = folder.appendingPathComponent("tiny-model")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let words = ["the", "a", "good", "bad", "movie", "film", "is", "was", "great", "awful", "plot", "acting",
-                     "not", "very", "fun", ".", "!", "and", "but", "boring"]
-        let vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words
-        try (vocabulary.joined(separator: "\n") + "\n").write(to: directory.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
-        let config: [String: Any] = [
-            "model_type": "bert", "num_hidden_layers": 2, "hidden_size": 8, "num_attention_heads": 2,
-            "intermediate_size": 12, "vocab_size": vocabulary.count, "max_position_embeddings": 32,
-            "type_vocab_size": 2, "layer_norm_eps": 1e-5, "hidden_act": "gelu", "pad_token_id": 0,
-        ]
-        try JSONSerialization.data(withJSONObject: config).write(to: directory.appendingPathComponent("config.json"))
-        let model = SequenceClassifier<Double>(config: try EncoderConfig.load(directory: directory), classes: 1)
-        var rng = RandomGenerator(seed: seed)
-        var tensors: [(name: String, shape: [Int], values: [Float])] = []
-        for entry in model.parameters.entries where entry.group == .backbone {
-            let gain = entry.name.hasSuffix("LayerNorm.weight")
-            tensors.append((entry.name, entry.shape, (0..<entry.count).map { _ in Float((gain ? 1 : 0) + 0.3 * rng.nextGaussian()) }))
-        }
-        try SafetensorsWriter.write(tensors, to: directory.appendingPathComponent("model.safetensors"))
+        try TinyFixtures.writeModel(to: directory, hidden: 8, layers: 2, heads: 2, intermediate: 12, seed: 21)
         return directory
     }
 
     /// Sentences (some pairs) of the tiny vocabulary, labels cycling over `classes`.
     func writeExamples(_ name: String, count: Int, classes: Int, seed: UInt64) throws -> (URL, [Example]) {
-        let words = ["the", "a", "good", "bad", "movie", "film", "is", "was", "great", "awful", "plot", "acting",
-                     "not", "very", "fun", ".", "!", "and", "but", "boring"]
+        let words = TinyFixtures.positive + TinyFixtures.negative + TinyFixtures.filler + [".", "!", "unseen"]
         var rng = RandomGenerator(seed: seed)
         var examples: [Example] = [], lines: [String] = []
         for i in 0..<count {
@@ -108,7 +90,7 @@ final class NTKTests: XCTestCase {
         model.trainBackbone = lora == nil
         model.trainLoRA = lora != nil
         let range = model.parameters.range(of: lora == nil ? [.backbone] : [.lora])
-        let tokenizer = try WordPieceTokenizer(directory: directory)
+        let tokenizer = try loadTokenizer(directory: directory)
         func rows(_ examples: [Example]) -> (g: [[Double]], phi: [[Double]]) {
             var g: [[Double]] = [], phi: [[Double]] = []
             for e in examples {
@@ -139,7 +121,7 @@ final class NTKTests: XCTestCase {
         let (evalURL, eval) = try writeExamples("eval.jsonl", count: 4, classes: 3, seed: 2)
         let (headURL, head) = try writeHead(classes: 3, hidden: 8, seed: 3)
         let out = folder.appendingPathComponent("out")
-        // Chunks of 300 of the 1352 dense parameters split stages; slabs of 64 split chunks.
+        // Chunks of 300 of the 2136 dense parameters split stages; slabs of 64 split chunks.
         let r = try MPILauncher.run(np: 1, ["ntk", "--model", model.path, "--examples", trainURL.path, "--eval-examples", evalURL.path,
                                             "--head", headURL.path, "--out", out.path, "--precision", "double",
                                             "--chunk-parameters", "300", "--slab-width", "64"], timeout: 120)
@@ -155,7 +137,7 @@ final class NTKTests: XCTestCase {
         let json = try kernelJSON(out)
         XCTAssertEqual((json["train"] as? [String: Any])?["labels"] as? [Int], train.map(\.label))
         XCTAssertEqual((json["eval"] as? [String: Any])?["ids"] as? [String], eval.map(\.id))
-        XCTAssertEqual((json["plan"] as? [String: Any])?["chunks"] as? Int, 5)
+        XCTAssertEqual((json["plan"] as? [String: Any])?["chunks"] as? Int, 8)
         // One SGD step of rate η on the mean loss moves the logits by (η/N)(P+F)δ to first order.
         let oneStep = try XCTUnwrap((json["analysis"] as? [String: Any])?["one_step"] as? [String: Any])
         let comparison = try XCTUnwrap(oneStep["comparison"] as? [String: Any])
@@ -179,6 +161,40 @@ final class NTKTests: XCTestCase {
         assertMatrix(try read(out, "fte"), expected.f, rtol: 1e-9, "F over LoRA factors")
         assertMatrix(try read(out, "pte"), expected.p, rtol: 1e-9, "P")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("fte_eval.npy").path))
+    }
+
+    /// RoBERTa runs the staged backward; GPT-2 (feature = last token, ln_f after the blocks)
+    /// runs the full backward per chunk. Both against brute force on the tiny reference models.
+    func testRoBERTaAndGPT2KernelsEqualBruteForce() throws {
+        let texts = ["Hello world, this is fine.", "A very bad movie!", "Tokens: café and naïve?", "ok"]
+        let examples = texts.enumerated().map { Example(id: "t\($0.offset)", text: $0.element, label: $0.offset % 2) }
+        let lines = try examples.map {
+            String(decoding: try JSONSerialization.data(withJSONObject: ["text": $0.text, "label": $0.label, "id": $0.id]), as: UTF8.self)
+        }
+        let file = folder.appendingPathComponent("texts.jsonl")
+        try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        for name in ["tiny-roberta", "tiny-gpt2"] {
+            // The model folder: weights from Fixtures/safetensors/<name>, tokenizer from Fixtures/tiny/<name>.
+            let model = folder.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: model, withIntermediateDirectories: true)
+            for source in ["safetensors", "tiny"] {
+                let fixtures = MPILauncher.repositoryRoot.appendingPathComponent("Tests/ModelTests/Fixtures/\(source)/\(name)")
+                for item in try FileManager.default.contentsOfDirectory(atPath: fixtures.path)
+                where !FileManager.default.fileExists(atPath: model.appendingPathComponent(item).path) {
+                    try FileManager.default.copyItem(at: fixtures.appendingPathComponent(item), to: model.appendingPathComponent(item))
+                }
+            }
+            let hidden = try EncoderConfig.load(directory: model).hidden
+            let (headURL, head) = try writeHead(classes: 2, hidden: hidden, seed: 31)
+            let out = folder.appendingPathComponent("out-\(name)")
+            let r = try MPILauncher.run(np: 2, ["ntk", "--model", model.path, "--examples", file.path, "--head", headURL.path,
+                                                "--out", out.path, "--precision", "double", "--chunk-parameters", "30000"], timeout: 120)
+            assertSucceeded(r, "ntk on \(name)")
+            XCTAssertGreaterThan((try kernelJSON(out)["plan"] as? [String: Any])?["chunks"] as? Int ?? 0, 1)
+            let expected = try bruteForce(model: model, train: examples, eval: [], head: head)
+            assertMatrix(try read(out, "fte"), expected.f, rtol: 1e-9, "\(name): F")
+            assertMatrix(try read(out, "pte"), expected.p, rtol: 1e-9, "\(name): P")
+        }
     }
 
     func testOneTwoAndThreeRanksGiveTheSameMatrices() throws {

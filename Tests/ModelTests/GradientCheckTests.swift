@@ -197,16 +197,24 @@ final class GradientCheckTests: XCTestCase {
             }
         }
         // The word-embedding rows of tokens absent from the batch get no gradient.
-        let word = model.parameters.entry("embeddings.word_embeddings.weight")!
+        let word = model.wordEmbeddingTable.range
         let present = Set(batch.ids.enumerated().filter { i, _ in i % batch.seqLen < Int(batch.lengths[i / batch.seqLen]) }.map { $0.element })
         for v in 0..<config.vocabularySize where !present.contains(Int32(v)) {
-            for j in 0..<config.hidden { XCTAssertEqual(numeric[word.offset + v * config.hidden + j], 0, accuracy: 1e-12) }
+            for j in 0..<config.hidden { XCTAssertEqual(numeric[word.lowerBound + v * config.hidden + j], 0, accuracy: 1e-12) }
         }
     }
 
     func testWholeClassifierEvalMode() { checkWholeModel(family: .bert, dropout: 0, lora: nil, trainBackbone: true) }
     func testWholeClassifierWithDropout() { checkWholeModel(family: .bert, dropout: 0.2, lora: nil, trainBackbone: true) }
     func testWholeRoBERTaClassifier() { checkWholeModel(family: .roberta, dropout: 0, lora: nil, trainBackbone: true) }
+    func testWholeGPT2ClassifierEvalMode() { checkWholeModel(family: .gpt2, dropout: 0, lora: nil, trainBackbone: true) }
+    func testWholeGPT2ClassifierWithDropout() { checkWholeModel(family: .gpt2, dropout: 0.2, lora: nil, trainBackbone: true) }
+    func testGPT2LoRAGradientsOnlyIntoFactorsAndHead() {
+        checkWholeModel(family: .gpt2, dropout: 0.1, lora: LoRAConfig(rank: 2, alpha: 4, targets: [.query, .value]), trainBackbone: false)
+    }
+    func testGPT2LoRAOnAllProjectionsWithBackbone() {
+        checkWholeModel(family: .gpt2, dropout: 0.1, lora: LoRAConfig(rank: 3, alpha: 3, targets: [.query, .key, .value]), trainBackbone: true)
+    }
     func testLoRAGradientsOnlyIntoFactorsAndHead() {
         checkWholeModel(family: .bert, dropout: 0.1, lora: LoRAConfig(rank: 2, alpha: 4, targets: [.query, .value]), trainBackbone: false)
     }
@@ -214,33 +222,73 @@ final class GradientCheckTests: XCTestCase {
         checkWholeModel(family: .bert, dropout: 0, lora: LoRAConfig(rank: 3, alpha: 3, targets: [.query, .key, .value]), trainBackbone: true)
     }
 
-    /// The pruned last layer (feature token only) gives exactly the full computation's φ.
+    /// The pruned last layer (feature token only) gives exactly the full computation's φ and
+    /// the same parameter gradients (eval mode: dropout masks are per computed row).
     func testPrunedLastLayerMatchesFullComputation() {
-        let config = TestSupport.tinyConfig()
-        let model = SequenceClassifier<Double>(config: config, classes: 2)
-        TestSupport.randomize(model.parameters, seed: 3)
-        let batch = TestSupport.tinyBatch(config)
-        model.forward(batch)
-        let pruned = Array(model.features)
-        model.forward(batch, allTokens: true)
-        let full = Array(model.features)
-        assertClose(pruned, full, rtol: 1e-13, atol: 1e-13, "pruned vs full features")
+        for family in ModelFamily.allCases {
+            let config = TestSupport.tinyConfig(family: family)
+            let model = SequenceClassifier<Double>(config: config, classes: 2)
+            TestSupport.randomize(model.parameters, seed: 3)
+            let batch = TestSupport.tinyBatch(config)
+            model.parameters.zeroGradients()
+            model.forward(batch)
+            let pruned = Array(model.features)
+            model.loss(labels: [1, 0, 1])
+            model.backward()
+            let prunedGradients = Array(model.parameters.gradients)
+            model.parameters.zeroGradients()
+            model.forward(batch, allTokens: true)
+            let full = Array(model.features)
+            model.loss(labels: [1, 0, 1])
+            model.backward()
+            assertClose(pruned, full, rtol: 1e-13, atol: 1e-13, "\(family): pruned vs full features")
+            assertClose(prunedGradients, Array(model.parameters.gradients), rtol: 1e-10, atol: 1e-13, "\(family): pruned vs full gradients")
+            // The family's pooling of all token states reads the same feature token.
+            assertClose(model.pooled(family.defaultPooling), full, rtol: 0, atol: 0, "\(family): default pooling")
+        }
     }
 
     /// Padding is invisible: an example's features do not depend on the other examples' lengths.
     func testFeaturesIndependentOfBatchPadding() {
-        let config = TestSupport.tinyConfig()
-        let model = SequenceClassifier<Double>(config: config, classes: 2)
-        TestSupport.randomize(model.parameters, seed: 4)
-        let batch = TestSupport.tinyBatch(config, lengths: [7, 4, 5])
-        model.forward(batch)
-        let together = Array(model.features)
-        for b in 0..<3 {
-            let n = Int(batch.lengths[b])
-            let ids = Array(batch.ids[(b * batch.seqLen)..<(b * batch.seqLen + n)])
-            let types = Array(batch.typeIds[(b * batch.seqLen)..<(b * batch.seqLen + n)])
-            model.forward(TokenBatch([Encoding(ids: ids, typeIds: types)], config: config))
-            assertClose(Array(model.features), Array(together[(b * 8)..<((b + 1) * 8)]), rtol: 1e-12, atol: 1e-12, "example \(b) alone")
+        for family in ModelFamily.allCases {
+            let config = TestSupport.tinyConfig(family: family)
+            let model = SequenceClassifier<Double>(config: config, classes: 2)
+            TestSupport.randomize(model.parameters, seed: 4)
+            let batch = TestSupport.tinyBatch(config, lengths: [7, 4, 5])
+            model.forward(batch)
+            let together = Array(model.features)
+            for b in 0..<3 {
+                let n = Int(batch.lengths[b])
+                let ids = Array(batch.ids[(b * batch.seqLen)..<(b * batch.seqLen + n)])
+                let types = Array(batch.typeIds[(b * batch.seqLen)..<(b * batch.seqLen + n)])
+                model.forward(TokenBatch([Encoding(ids: ids, typeIds: types)], config: config))
+                assertClose(Array(model.features), Array(together[(b * 8)..<((b + 1) * 8)]), rtol: 1e-12, atol: 1e-12,
+                            "\(family): example \(b) alone")
+            }
+        }
+    }
+
+    /// GPT-2 is causal: a token's final state does not depend on the tokens after it, while a
+    /// bidirectional encoder's does.
+    func testGPT2TokenStatesAreCausal() {
+        for family in [ModelFamily.gpt2, .roberta] {
+            let config = TestSupport.tinyConfig(family: family)
+            let model = SequenceClassifier<Double>(config: config, classes: 2)
+            TestSupport.randomize(model.parameters, seed: 6)
+            let ids: [Int32] = [3, 9, 4, 17, 8, 12]
+            model.forward(TokenBatch([Encoding(ids: ids, typeIds: [0, 0, 0, 0, 0, 0])], config: config), allTokens: true)
+            let before = Array(model.tokenStates)
+            var changed = ids
+            changed[4] = 20; changed[5] = 2
+            model.forward(TokenBatch([Encoding(ids: changed, typeIds: [0, 0, 0, 0, 0, 0])], config: config), allTokens: true)
+            let after = Array(model.tokenStates)
+            let prefix = 0..<(4 * config.hidden)
+            if family == .gpt2 {
+                XCTAssertEqual(Array(after[prefix]), Array(before[prefix]), "GPT-2 states of tokens 0–3 saw later tokens")
+            } else {
+                XCTAssertNotEqual(Array(after[prefix]), Array(before[prefix]), "RoBERTa states should see later tokens")
+            }
+            XCTAssertNotEqual(Array(after[(4 * config.hidden)...]), Array(before[(4 * config.hidden)...]), "\(family): changed tokens")
         }
     }
 }

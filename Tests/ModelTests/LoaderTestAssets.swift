@@ -35,4 +35,25 @@ enum LoaderTestAssets {
         }
         return url
     }
+
+    /// A model directory of a tiny reference model ("tiny-roberta" or "tiny-gpt2", from
+    /// ../shared/reference/tiny) assembled in a fresh temporary folder from the fixture copies:
+    /// config.json and model.safetensors (Fixtures/safetensors/<name>) plus the tokenizer files
+    /// (Fixtures/tiny/<name>). The caller removes it.
+    static func tinyModelDirectory(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> URL {
+        let manager = FileManager.default
+        let directory = manager.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
+        try manager.createDirectory(at: directory, withIntermediateDirectories: true)
+        for source in ["safetensors", "tiny"] {
+            guard let folder = Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures/\(source)") else {
+                XCTFail("Fixture folder Fixtures/\(source)/\(name) missing from the test bundle.", file: file, line: line)
+                throw CocoaError(.fileNoSuchFile)
+            }
+            for item in try manager.contentsOfDirectory(atPath: folder.path)
+            where !manager.fileExists(atPath: directory.appendingPathComponent(item).path) {
+                try manager.copyItem(at: folder.appendingPathComponent(item), to: directory.appendingPathComponent(item))
+            }
+        }
+        return directory
+    }
 }

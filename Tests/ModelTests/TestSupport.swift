@@ -4,12 +4,12 @@ import XCTest
 
 /// Shared helpers of the Model tests.
 enum TestSupport {
-    /// A tiny BERT-family configuration for gradient checks.
+    /// A tiny configuration of `family` for gradient checks (GPT-2: no token types, tanh GELU).
     static func tinyConfig(family: ModelFamily = .bert, dropout: Double = 0) -> EncoderConfig {
         EncoderConfig(family: family, layers: 2, hidden: 8, heads: 2, intermediate: 12, vocabularySize: 23,
-                      maxPositions: 16, typeVocabularySize: family == .roberta ? 1 : 2, layerNormEps: 1e-5,
-                      hiddenDropout: dropout, attentionDropout: dropout, activation: .gelu,
-                      padTokenId: family == .roberta ? 1 : 0)
+                      maxPositions: 16, typeVocabularySize: family == .bert ? 2 : family == .roberta ? 1 : 0,
+                      layerNormEps: 1e-5, hiddenDropout: dropout, attentionDropout: dropout,
+                      activation: family == .gpt2 ? .geluTanh : .gelu, padTokenId: family == .bert ? 0 : 1)
     }
 
     /// Fills every parameter with N(0, scale²) values; LayerNorm gains around 1.

@@ -43,6 +43,9 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
     /// φ of the own examples from the last Jacobian pass, (count × H).
     private(set) var trainFeatures: [Double] = [], evalFeatures: [Double] = []
 
+    /// BERT/RoBERTa backbones backpropagate stage by stage (each stage once per row over all
+    /// chunks); GPT-2 and LoRA kernels run the full backward for every chunk.
+    private let staged: Bool
     private let stages: [Range<Int>]
     private let layers: Int
     private let maxChunk: Int
@@ -64,7 +67,8 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         evalBatches = eval.map { TokenBatch([$0], config: model.config) }
         trainRowCount = train.count * plan.classes
         evalRowCount = eval.count * plan.classes
-        stages = model.backboneStageRanges
+        staged = plan.parameterSet == .backbone && model.config.family != .gpt2
+        stages = staged ? model.backboneStageRanges : []
         layers = model.config.layers
         maxChunk = (0..<plan.chunkCount).map { plan.chunk($0).count }.max() ?? 0
         trainBuffer = LargeBuffer(count: trainRowCount * maxChunk)
@@ -75,7 +79,7 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         for batch in trainBatches + evalBatches {
             for _ in 0..<plan.classes { boundaryOffsets.append(offset); offset += batch.seqLen * model.config.hidden }
         }
-        boundaries = .allocate(capacity: max(1, plan.parameterSet == .backbone ? offset : 1))
+        boundaries = .allocate(capacity: max(1, staged ? offset : 1))
     }
 
     deinit {
@@ -95,7 +99,7 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         let head = model.parameters.value("classifier.weight")
         // Stages this chunk's backward runs through, and the boundary the next chunk starts from.
         var top = layers, bottom = 0, saveStage: Int? = nil
-        if plan.parameterSet == .backbone {
+        if staged {
             let chunkTop = model.backboneStage(containing: range.upperBound - 1)!
             bottom = model.backboneStage(containing: range.lowerBound)!
             top = boundariesValid ? chunkTop : layers
@@ -127,13 +131,12 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
                 let ownRow = index * C + c
                 let localRow = example * C + c
                 timings.time("backward") {
-                    switch plan.parameterSet {
-                    case .backbone:
+                    if staged {
                         let boundary = boundaries + boundaryOffsets[ownRow]
                         let start = top == layers ? UnsafePointer(head + c * H) : UnsafePointer(boundary)
                         model.backwardStages(startGradient: start, top: top, bottom: bottom,
                                              saveStage: saveStage, save: saveStage == nil ? nil : boundary)
-                    case .lora:
+                    } else {
                         model.backward(featureGradient: head + c * H)
                     }
                 }

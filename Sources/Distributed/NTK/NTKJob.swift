@@ -41,9 +41,6 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         let startTime = ProcessStats.now()
         let directory = settings.modelDirectory
         let config = try EncoderConfig.load(directory: directory)
-        guard config.family != .gpt2 else {
-            throw NTKError.unsupportedModel("\(directory.path): GPT-2 models are not supported by the sequence classifier yet; use a BERT or RoBERTa model.")
-        }
         let maxLength = settings.maxLength ?? min(128, config.maxSequenceLength)
         guard maxLength >= 2, maxLength <= config.maxSequenceLength else {
             throw NTKError.invalidSetting("--max-length \(maxLength) must be in 2…\(config.maxSequenceLength) for this model")
@@ -121,8 +118,9 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         // The plan.
         let N = settings.train.count, M = settings.eval.count, C = classes, H = config.hidden
         let scalarBytes = MemoryLayout<T>.size
+        // The dense backbone: everything after the word table (the first tensor of every family).
         let parameterRange = parameterSet == .backbone
-            ? (model.backboneStageRanges[0].lowerBound..<model.parameters.range(of: [.backbone]).upperBound)
+            ? (model.wordEmbeddingTable.range.upperBound..<model.parameters.range(of: [.backbone]).upperBound)
             : model.parameters.range(of: [.lora])
         let ownRowsMax = ((N + comm.size - 1) / comm.size + (M + comm.size - 1) / comm.size) * C
         let kernelBytes = 8 * (N * C * N * C + M * C * N * C)
@@ -135,7 +133,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
                                     slabWidth: settings.slabWidth)
 
         // This rank's examples, tokenised.
-        let tokenizer = try Self.tokenizer(directory: directory, family: config.family)
+        let tokenizer = try loadTokenizer(directory: directory)
         func encode(_ examples: ArraySlice<Example>) throws -> [Encoding] {
             try examples.map { e in
                 let encoding = tokenizer.encode(e.text, pair: e.textPair, maxLength: maxLength)
@@ -333,14 +331,6 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         var hash = FNV1a64()
         data.withUnsafeBytes { hash.update($0) }
         return hash
-    }
-
-    static func tokenizer(directory: URL, family: ModelFamily) throws -> TextTokenizer {
-        switch family {
-        case .bert: return try WordPieceTokenizer(directory: directory)
-        case .roberta: return try BytePairTokenizer(directory: directory)
-        case .gpt2: throw NTKError.unsupportedModel("GPT-2 models are not supported by the sequence classifier yet")
-        }
     }
 
     /// Adds one chunk's tiles (every rank's, in rank order) into the running sums.

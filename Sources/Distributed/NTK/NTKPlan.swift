@@ -190,7 +190,6 @@ public enum NTKError: LocalizedError, Equatable {
     case checkpointMismatch(String)
     case corruptCheckpoint(String, String)
     case mismatchAcrossRanks(String)
-    case unsupportedModel(String)
 
     public var errorDescription: String? {
         switch self {
@@ -204,7 +203,8 @@ public enum NTKError: LocalizedError, Equatable {
                 + "Use a head with as many classes as the data."
         case let .methodUnavailable(method):
             return "ntk: --method \(method) is not yet available in this build (it needs the trainer's linear probe, "
-                + "which is not wired in); pass --head FILE (a safetensors file with weight [C, hidden] and bias [C])."
+                + "which is not wired in); pass --head FILE (a safetensors file with weight [C, hidden] and bias [C]), "
+                + "e.g. the lp_head.safetensors that `lpft-mpi train --method \(method)` writes."
         case let .checkpointMismatch(path):
             return "\(path): this checkpoint belongs to a different computation (model, head, examples, ranks or settings differ). "
                 + "Run the original command to resume it, or delete the checkpoint folder to start over."
@@ -212,7 +212,6 @@ public enum NTKError: LocalizedError, Equatable {
             return "\(path): the checkpoint is unreadable (\(what)). Delete the checkpoint folder to start over."
         case let .mismatchAcrossRanks(what):
             return "ntk: ranks disagree on \(what); every rank must see the same model, head and examples (same files on every host)."
-        case let .unsupportedModel(what): return "ntk: \(what)"
         }
     }
 }

@@ -3,8 +3,17 @@ import Foundation
 /// The transformer families lpft-mpi runs. BERT and RoBERTa are post-LayerNorm bidirectional
 /// encoders (features = first token); GPT-2 is a pre-LayerNorm causal decoder (features = last
 /// real token).
-public enum ModelFamily: String, Codable, Sendable {
+public enum ModelFamily: String, Codable, Sendable, CaseIterable {
     case bert, roberta, gpt2
+
+    /// The family named by config.json's "model_type" (`path` names the file in errors).
+    init(modelType: Any?, path: String) throws {
+        guard let type = modelType as? String else {
+            throw ModelError.invalidConfig(path, "missing \"model_type\" (expected bert, roberta or gpt2)")
+        }
+        guard let family = ModelFamily(rawValue: type) else { throw ModelError.unsupportedFamily(path, type) }
+        self = family
+    }
 }
 
 /// Architecture of an encoder, read from a Hugging Face config.json.
@@ -19,8 +28,13 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
     /// Token-type (segment) vocabulary; 0 for GPT-2.
     public var typeVocabularySize: Int
     public var layerNormEps: Double
+    /// Dropout after every sub-layer's output projection (BERT hidden_dropout_prob, GPT-2
+    /// resid_pdrop) and before the classifier head.
     public var hiddenDropout: Double
+    /// Dropout on the attention probabilities (attention_probs_dropout_prob, attn_pdrop).
     public var attentionDropout: Double
+    /// Dropout on the embedding output (BERT: hidden_dropout_prob; GPT-2: embd_pdrop).
+    public var embeddingDropout: Double
     public var activation: Activation
     /// Id of the padding token (RoBERTa positions count from padTokenId + 1).
     public var padTokenId: Int
@@ -28,7 +42,7 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
     public init(family: ModelFamily = .bert, layers: Int, hidden: Int, heads: Int, intermediate: Int,
                 vocabularySize: Int, maxPositions: Int, typeVocabularySize: Int = 2,
                 layerNormEps: Double = 1e-12, hiddenDropout: Double = 0.1, attentionDropout: Double = 0.1,
-                activation: Activation = .gelu, padTokenId: Int = 0) {
+                embeddingDropout: Double? = nil, activation: Activation = .gelu, padTokenId: Int = 0) {
         self.family = family
         self.layers = layers
         self.hidden = hidden
@@ -40,6 +54,7 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
         self.layerNormEps = layerNormEps
         self.hiddenDropout = hiddenDropout
         self.attentionDropout = attentionDropout
+        self.embeddingDropout = embeddingDropout ?? hiddenDropout
         self.activation = activation
         self.padTokenId = padTokenId
     }
@@ -58,6 +73,12 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
 
     /// Reads `config.json` of a Hugging Face model directory.
     public static func load(directory: URL) throws -> EncoderConfig {
+        let (json, path) = try configJSON(directory: directory)
+        return try parse(json, path: path)
+    }
+
+    /// config.json of `directory` as a JSON object, and its path.
+    static func configJSON(directory: URL) throws -> (json: [String: Any], path: String) {
         let url = directory.appendingPathComponent("config.json")
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw ModelError.missingFile(url.path, hint: "a model directory needs config.json, model.safetensors and its tokenizer files")
@@ -65,7 +86,7 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
         guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ModelError.invalidConfig(url.path, "not a JSON object")
         }
-        return try parse(json, path: url.path)
+        return (json, url.path)
     }
 
     static func parse(_ json: [String: Any], path: String) throws -> EncoderConfig {
@@ -76,9 +97,7 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
             throw ModelError.invalidConfig(path, "missing integer \"\(key)\"")
         }
         func double(_ key: String, _ fallback: Double) -> Double { (json[key] as? Double) ?? (json[key] as? Int).map(Double.init) ?? fallback }
-        guard let type = json["model_type"] as? String else {
-            throw ModelError.invalidConfig(path, "missing \"model_type\" (expected bert, roberta or gpt2)")
-        }
+        let family = try ModelFamily(modelType: json["model_type"], path: path)
         func activation(_ name: String?) throws -> Activation {
             switch name ?? "gelu" {
             case "gelu": return .gelu
@@ -87,9 +106,8 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
             }
         }
         let config: EncoderConfig
-        switch type {
-        case "bert", "roberta":
-            let family: ModelFamily = type == "bert" ? .bert : .roberta
+        switch family {
+        case .bert, .roberta:
             config = EncoderConfig(
                 family: family, layers: try int("num_hidden_layers"), hidden: try int("hidden_size"),
                 heads: try int("num_attention_heads"), intermediate: try int("intermediate_size"),
@@ -100,18 +118,28 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
                 attentionDropout: double("attention_probs_dropout_prob", 0.1),
                 activation: try activation(json["hidden_act"] as? String),
                 padTokenId: try int("pad_token_id", family == .roberta ? 1 : 0))
-        case "gpt2":
+        case .gpt2:
+            // Attention variants this implementation does not have would silently change the model.
+            if json["scale_attn_weights"] as? Bool == false {
+                throw ModelError.invalidConfig(path, "\"scale_attn_weights\": false is not supported (scores are scaled by 1/√head_dim)")
+            }
+            if json["scale_attn_by_inverse_layer_idx"] as? Bool == true {
+                throw ModelError.invalidConfig(path, "\"scale_attn_by_inverse_layer_idx\": true is not supported")
+            }
             let hidden = try int("n_embd")
+            // n_inner is null in most GPT-2 configs (= 4·n_embd); so is pad_token_id (pad with
+            // eos, as the tokenizer does: padded slots are masked anyway).
+            let inner = try int("n_inner", 4 * hidden)
+            let pad = try int("pad_token_id", try int("eos_token_id", 0))
             config = EncoderConfig(
                 family: .gpt2, layers: try int("n_layer"), hidden: hidden, heads: try int("n_head"),
-                intermediate: (json["n_inner"] as? Int) ?? 4 * hidden,
+                intermediate: inner,
                 vocabularySize: try int("vocab_size"), maxPositions: try int("n_positions"),
                 typeVocabularySize: 0, layerNormEps: double("layer_norm_epsilon", 1e-5),
                 hiddenDropout: double("resid_pdrop", 0.1), attentionDropout: double("attn_pdrop", 0.1),
+                embeddingDropout: double("embd_pdrop", 0.1),
                 activation: try activation(json["activation_function"] as? String ?? "gelu_new"),
-                padTokenId: (json["pad_token_id"] as? Int) ?? (json["eos_token_id"] as? Int) ?? 0)
-        default:
-            throw ModelError.unsupportedFamily(path, type)
+                padTokenId: pad)
         }
         guard config.hidden % config.heads == 0 else {
             throw ModelError.invalidConfig(path, "hidden size \(config.hidden) is not divisible by \(config.heads) heads")

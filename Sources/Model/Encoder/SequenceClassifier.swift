@@ -1,13 +1,16 @@
 /// A transformer encoder with a linear classification head: f(x) = V·dropout(φ(x)) + b.
 ///
-/// BERT/RoBERTa (post-LayerNorm) with φ(x) = final hidden state of the first token. Parameters
-/// live in one arena (backbone, then LoRA, then head) and gradients in its twin; every layer is
-/// a forward/backward pair of free functions (Layers/), called here in order and in reverse.
+/// BERT/RoBERTa (post-LayerNorm, bidirectional) with φ(x) = final hidden state of the first
+/// token; GPT-2 (pre-LayerNorm blocks, causal attention, final ln_f; GPT2Block.swift) with
+/// φ(x) = final hidden state of the last real token, as GPT2ForSequenceClassification. Parameters
+/// live in one arena (backbone, then LoRA, then head; `BackboneLayout`) and gradients in its
+/// twin; every layer is a forward/backward pair of free functions (Layers/), called here in
+/// order and in reverse.
 ///
 /// Usage per step:  forward(batch, dropoutSeed:) → loss(labels:) → backward().
 /// Backward ACCUMULATES into `parameters.gradients` (zero them between steps).
 public final class SequenceClassifier<T: ModelScalar> {
-    public let config: EncoderConfig
+    public private(set) var config: EncoderConfig
     public let classes: Int
     public let lora: LoRAConfig?
     public let parameters: ParameterStore<T>
@@ -17,15 +20,17 @@ public final class SequenceClassifier<T: ModelScalar> {
     public var trainLoRA = true
     public var trainHead = true
 
+    /// Arena offsets of one block's tensors (roles as in `BackboneLayout.Layer`).
     struct LayerOffsets {
-        var qkvWeight = 0, qkvBias = 0, outWeight = 0, outBias = 0, norm1Gamma = 0, norm1Beta = 0
-        var ffnInWeight = 0, ffnInBias = 0, ffnOutWeight = 0, ffnOutBias = 0, norm2Gamma = 0, norm2Beta = 0
+        var qkvWeight: Int, qkvBias: Int, outWeight: Int, outBias: Int, norm1Gamma: Int, norm1Beta: Int
+        var ffnInWeight: Int, ffnInBias: Int, ffnOutWeight: Int, ffnOutBias: Int, norm2Gamma: Int, norm2Beta: Int
         /// Per LoRA target: offsets of A (r, H) and B (H, r).
-        var loraA: [Int] = [], loraB: [Int] = []
+        var loraA: [Int], loraB: [Int]
     }
 
     let wordEmbeddings: Int, positionEmbeddings: Int, typeEmbeddings: Int?
-    let embeddingNormGamma: Int, embeddingNormBeta: Int
+    /// The LayerNorm outside the blocks: embeddings.LayerNorm (BERT, RoBERTa) or ln_f (GPT-2).
+    let outerNormGamma: Int, outerNormBeta: Int
     var layerOffsets: [LayerOffsets] = []
     let headWeight: Int, headBias: Int
 
@@ -41,83 +46,36 @@ public final class SequenceClassifier<T: ModelScalar> {
 
     // MARK: Construction
 
-    /// Allocates zeroed parameters for `config` plus LoRA factors (if any) and a `classes`-way head.
+    /// Allocates zeroed parameters for `config` plus LoRA factors (if any) and a `classes`-way
+    /// head, laid out as `BackboneLayout` describes. The head is the paper's for every family
+    /// (`classifier.weight` (C, H), `classifier.bias` (C), dropout before it).
     public init(config: EncoderConfig, classes: Int, lora: LoRAConfig? = nil) {
-        precondition(config.family != .gpt2, "GPT-2 uses its own block; not supported by this classifier yet")
         self.config = config
         self.classes = classes
         self.lora = lora
         touchedWordRows = [UInt8](repeating: 0, count: config.vocabularySize)
-        let H = config.hidden, I = config.intermediate
-        var tensors: [(name: String, shape: [Int], group: ParameterGroup)] = [
-            ("embeddings.word_embeddings.weight", [config.vocabularySize, H], .backbone),
-            ("embeddings.position_embeddings.weight", [config.maxPositions, H], .backbone),
+        let layout = BackboneLayout(config: config, lora: lora)
+        let head: [(name: String, shape: [Int], group: ParameterGroup)] = [
+            ("classifier.weight", [classes, config.hidden], .head), ("classifier.bias", [classes], .head),
         ]
-        if config.typeVocabularySize > 0 {
-            tensors.append(("embeddings.token_type_embeddings.weight", [config.typeVocabularySize, H], .backbone))
-        }
-        tensors += [("embeddings.LayerNorm.weight", [H], .backbone), ("embeddings.LayerNorm.bias", [H], .backbone)]
-        for l in 0..<config.layers {
-            let p = "encoder.layer.\(l)."
-            // query, key, value weights adjacent (then their biases) form one fused (3H, H) projection.
-            tensors += [
-                (p + "attention.self.query.weight", [H, H], .backbone),
-                (p + "attention.self.key.weight", [H, H], .backbone),
-                (p + "attention.self.value.weight", [H, H], .backbone),
-                (p + "attention.self.query.bias", [H], .backbone),
-                (p + "attention.self.key.bias", [H], .backbone),
-                (p + "attention.self.value.bias", [H], .backbone),
-                (p + "attention.output.dense.weight", [H, H], .backbone),
-                (p + "attention.output.dense.bias", [H], .backbone),
-                (p + "attention.output.LayerNorm.weight", [H], .backbone),
-                (p + "attention.output.LayerNorm.bias", [H], .backbone),
-                (p + "intermediate.dense.weight", [I, H], .backbone),
-                (p + "intermediate.dense.bias", [I], .backbone),
-                (p + "output.dense.weight", [H, I], .backbone),
-                (p + "output.dense.bias", [H], .backbone),
-                (p + "output.LayerNorm.weight", [H], .backbone),
-                (p + "output.LayerNorm.bias", [H], .backbone),
-            ]
-        }
-        if let lora {
-            for l in 0..<config.layers {
-                for target in lora.targets {
-                    let p = "encoder.layer.\(l).attention.self.\(target.rawValue)."
-                    tensors += [(p + "lora_A", [lora.rank, H], .lora), (p + "lora_B", [H, lora.rank], .lora)]
-                }
-            }
-        }
-        tensors += [("classifier.weight", [classes, H], .head), ("classifier.bias", [classes], .head)]
-        let store = ParameterStore<T>(tensors)
+        let store = ParameterStore<T>(layout.tensors + head)
         parameters = store
 
-        wordEmbeddings = store.offset("embeddings.word_embeddings.weight")
-        positionEmbeddings = store.offset("embeddings.position_embeddings.weight")
-        typeEmbeddings = config.typeVocabularySize > 0 ? store.offset("embeddings.token_type_embeddings.weight") : nil
-        embeddingNormGamma = store.offset("embeddings.LayerNorm.weight")
-        embeddingNormBeta = store.offset("embeddings.LayerNorm.bias")
+        wordEmbeddings = store.offset(layout.wordEmbeddings)
+        positionEmbeddings = store.offset(layout.positionEmbeddings)
+        typeEmbeddings = layout.typeEmbeddings.map { store.offset($0) }
+        outerNormGamma = store.offset(layout.outerNormGamma)
+        outerNormBeta = store.offset(layout.outerNormBeta)
         headWeight = store.offset("classifier.weight")
         headBias = store.offset("classifier.bias")
-        for l in 0..<config.layers {
-            let p = "encoder.layer.\(l)."
-            var o = LayerOffsets()
-            o.qkvWeight = store.offset(p + "attention.self.query.weight")
-            o.qkvBias = store.offset(p + "attention.self.query.bias")
-            o.outWeight = store.offset(p + "attention.output.dense.weight")
-            o.outBias = store.offset(p + "attention.output.dense.bias")
-            o.norm1Gamma = store.offset(p + "attention.output.LayerNorm.weight")
-            o.norm1Beta = store.offset(p + "attention.output.LayerNorm.bias")
-            o.ffnInWeight = store.offset(p + "intermediate.dense.weight")
-            o.ffnInBias = store.offset(p + "intermediate.dense.bias")
-            o.ffnOutWeight = store.offset(p + "output.dense.weight")
-            o.ffnOutBias = store.offset(p + "output.dense.bias")
-            o.norm2Gamma = store.offset(p + "output.LayerNorm.weight")
-            o.norm2Beta = store.offset(p + "output.LayerNorm.bias")
-            for target in lora?.targets ?? [] {
-                o.loraA.append(store.offset(p + "attention.self.\(target.rawValue).lora_A"))
-                o.loraB.append(store.offset(p + "attention.self.\(target.rawValue).lora_B"))
-            }
-            layerOffsets.append(o)
+        layerOffsets = layout.layers.map { names in
+            LayerOffsets(qkvWeight: store.offset(names.qkvWeight), qkvBias: store.offset(names.qkvBias),
+                         outWeight: store.offset(names.outWeight), outBias: store.offset(names.outBias),
+                         norm1Gamma: store.offset(names.norm1Gamma), norm1Beta: store.offset(names.norm1Beta),
+                         ffnInWeight: store.offset(names.ffnInWeight), ffnInBias: store.offset(names.ffnInBias),
+                         ffnOutWeight: store.offset(names.ffnOutWeight), ffnOutBias: store.offset(names.ffnOutBias),
+                         norm2Gamma: store.offset(names.norm2Gamma), norm2Beta: store.offset(names.norm2Beta),
+                         loraA: names.loraA.map { store.offset($0) }, loraB: names.loraB.map { store.offset($0) })
         }
     }
 
@@ -142,6 +100,13 @@ public final class SequenceClassifier<T: ModelScalar> {
         }
     }
 
+    /// Overrides the dropout probabilities of the loaded configuration (hidden/head and attention).
+    public func setDropout(hidden: Double, attention: Double) {
+        config.hiddenDropout = hidden
+        config.embeddingDropout = hidden
+        config.attentionDropout = attention
+    }
+
     @inline(__always) func value(_ offset: Int) -> UnsafeMutablePointer<T> { parameters.values.baseAddress! + offset }
     @inline(__always) func grad(_ offset: Int) -> UnsafeMutablePointer<T> { parameters.gradients.baseAddress! + offset }
 
@@ -154,7 +119,6 @@ public final class SequenceClassifier<T: ModelScalar> {
     @_specialize(exported: true, where T == Double)
     public func forward(_ batch: TokenBatch, dropoutSeed: UInt64? = nil, allTokens: Bool = false) {
         let B = batch.batchSize, T_ = batch.seqLen, H = config.hidden
-        let N = B * T_
         if workspace == nil || !workspace!.fits(batch: B, seqLen: T_) {
             workspace = Workspace<T>(config: config, classes: classes, lora: lora, batch: B, seqLen: T_)
         }
@@ -164,13 +128,28 @@ public final class SequenceClassifier<T: ModelScalar> {
         lastDropoutSeed = dropoutSeed
         lastPruned = !allTokens
         let training = dropoutSeed != nil
-        let hiddenP = config.hiddenDropout, attentionP = config.attentionDropout
-        let hiddenScale = T(1 / (1 - hiddenP)), attentionScale = T(1 / (1 - attentionP))
+        // Independent dropout streams per site: 0 embeddings, 1 + l layer l, 10 000 the head.
         func siteSeed(_ site: Int) -> UInt64 {
             var g = RandomGenerator(seed: dropoutSeed ?? 0, stream: UInt64(site))
             return g.next()
         }
+        if config.family == .gpt2 {
+            gpt2Forward(batch, ws: ws, training: training, siteSeed: siteSeed)
+        } else {
+            encoderForward(batch, ws: ws, training: training, siteSeed: siteSeed)
+        }
+        // Features φ: the feature token's final hidden state (compact rows when pruned).
+        for b in 0..<B {
+            let row = lastPruned ? b : b * T_ + Int(batch.featurePositions[b])
+            (ws.features + b * H).update(from: ws.output + row * H, count: H)
+        }
+        headForward(training: training, seed: siteSeed(10_000))
+    }
 
+    /// BERT / RoBERTa: embeddings → LayerNorm → dropout → post-LN layers into ws.output.
+    private func encoderForward(_ batch: TokenBatch, ws: Workspace<T>, training: Bool, siteSeed: (Int) -> UInt64) {
+        let N = ws.batch * ws.seqLen, H = config.hidden
+        let hiddenScale = T(1 / (1 - config.hiddenDropout)), attentionScale = T(1 / (1 - config.attentionDropout))
         batch.ids.withUnsafeBufferPointer { ids in
         batch.typeIds.withUnsafeBufferPointer { types in
         batch.positionIds.withUnsafeBufferPointer { positions in
@@ -182,11 +161,11 @@ public final class SequenceClassifier<T: ModelScalar> {
                              position: value(positionEmbeddings), type: typeEmbeddings.map { value($0) },
                              n: N, dim: H)
             layerNormForward(ws.hidden[0], mean: ws.embeddingMean, rstd: ws.embeddingRstd, ws.embeddingSum,
-                             gamma: value(embeddingNormGamma), beta: value(embeddingNormBeta),
+                             gamma: value(outerNormGamma), beta: value(outerNormBeta),
                              n: N, dim: H, eps: config.layerNormEps)
-            if training && hiddenP > 0 {
-                dropoutMask(ws.embeddingMask, rows: N, dim: H, p: hiddenP, seed: siteSeed(0))
-                applyDropout(ws.hidden[0], mask: ws.embeddingMask, count: N * H, scale: hiddenScale)
+            if training && config.embeddingDropout > 0 {
+                dropoutMask(ws.embeddingMask, rows: N, dim: H, p: config.embeddingDropout, seed: siteSeed(0))
+                applyDropout(ws.hidden[0], mask: ws.embeddingMask, count: N * H, scale: T(1 / (1 - config.embeddingDropout)))
             }
             for l in 0..<config.layers {
                 let pruned = lastPruned && l == config.layers - 1
@@ -195,14 +174,7 @@ public final class SequenceClassifier<T: ModelScalar> {
                              training: training, seed: siteSeed(1 + l),
                              hiddenScale: hiddenScale, attentionScale: attentionScale)
             }
-            // Features φ: the feature token's final hidden state (compact rows when pruned).
-            let last = ws.hidden[config.layers]
-            for b in 0..<B {
-                let row = lastPruned ? b : b * T_ + Int(featurePositions[b])
-                (ws.features + b * H).update(from: last + row * H, count: H)
-            }
         }}}}}
-        headForward(training: training, seed: siteSeed(10_000))
     }
 
     /// One encoder layer: X = hidden[l] (N, H) → hidden[l+1] ((N or B), H).
@@ -256,7 +228,7 @@ public final class SequenceClassifier<T: ModelScalar> {
     }
 
     /// y[r] += x[row(r)], where row(r) = r, or b·T + queryPositions[b] for compact rows r = b.
-    private func addResidual(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, rows: Int, dim: Int,
+    func addResidual(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, rows: Int, dim: Int,
                              seqLen: Int, queryPositions: UnsafePointer<Int32>?) {
         Parallel.forRanges(rows, grain: max(1, 16384 / dim)) { range in
             for r in range {
@@ -296,7 +268,7 @@ public final class SequenceClassifier<T: ModelScalar> {
     /// Final hidden states of every token, (B·T, H); only after forward(allTokens: true).
     public var tokenStates: UnsafeBufferPointer<T> {
         precondition(!lastPruned, "tokenStates needs forward(allTokens: true)")
-        return UnsafeBufferPointer(start: workspace!.hidden[config.layers], count: workspace!.batch * workspace!.seqLen * config.hidden)
+        return UnsafeBufferPointer(start: workspace!.output, count: workspace!.batch * workspace!.seqLen * config.hidden)
     }
 
     /// Mean cross-entropy of the last forward's logits against `labels`; stores
@@ -337,6 +309,10 @@ public final class SequenceClassifier<T: ModelScalar> {
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func backward(featureGradient: UnsafePointer<T>) {
+        if config.family == .gpt2 {
+            gpt2Backward(featureGradient: featureGradient)
+            return
+        }
         let ws = workspace!, batch = lastBatch!
         let B = ws.batch, T_ = ws.seqLen, H = config.hidden
         let N = B * T_
@@ -367,15 +343,22 @@ public final class SequenceClassifier<T: ModelScalar> {
         }}
         guard needEmbeddingGradient else { return }
         // Embeddings: dropout → LayerNorm → scatter into the tables.
-        if training && config.hiddenDropout > 0 {
-            applyDropout(ws.gradOut, mask: ws.embeddingMask, count: N * H, scale: hiddenScale)
+        if training && config.embeddingDropout > 0 {
+            applyDropout(ws.gradOut, mask: ws.embeddingMask, count: N * H, scale: T(1 / (1 - config.embeddingDropout)))
         }
         ws.embeddingGradient.update(repeating: 0, count: N * H)
-        layerNormBackward(dx: ws.embeddingGradient, dgamma: grad(embeddingNormGamma), dbeta: grad(embeddingNormBeta),
+        layerNormBackward(dx: ws.embeddingGradient, dgamma: grad(outerNormGamma), dbeta: grad(outerNormBeta),
                           dout: ws.gradOut, x: ws.embeddingSum, mean: ws.embeddingMean, rstd: ws.embeddingRstd,
-                          gamma: value(embeddingNormGamma), n: N, dim: H)
+                          gamma: value(outerNormGamma), n: N, dim: H)
+        scatterEmbeddingGradient(batch, ws: ws)
+    }
+
+    /// Adds ws.embeddingGradient (dL/d(embedding sum), (B·T, H)) of the real tokens into the
+    /// word, position and type tables' gradients and marks the touched word rows.
+    func scatterEmbeddingGradient(_ batch: TokenBatch, ws: Workspace<T>) {
+        let B = ws.batch, T_ = ws.seqLen
         var realRows: [Int] = []
-        realRows.reserveCapacity(N)
+        realRows.reserveCapacity(B * T_)
         for b in 0..<B { for t in 0..<Int(batch.lengths[b]) { realRows.append(b * T_ + t) } }
         batch.ids.withUnsafeBufferPointer { ids in
         batch.positionIds.withUnsafeBufferPointer { positions in
@@ -383,7 +366,7 @@ public final class SequenceClassifier<T: ModelScalar> {
             embeddingBackward(dword: skipWordEmbeddingGradient ? nil : grad(wordEmbeddings),
                               dposition: grad(positionEmbeddings), dtype: typeEmbeddings.map { grad($0) },
                               dout: ws.embeddingGradient, ids: ids.baseAddress!, positions: positions.baseAddress!,
-                              types: types.baseAddress!, rows: realRows, dim: H)
+                              types: types.baseAddress!, rows: realRows, dim: config.hidden)
             if !skipWordEmbeddingGradient { for r in realRows { touchedWordRows[Int(ids[r])] = 1 } }
         }}}
     }

@@ -19,32 +19,40 @@ extension SequenceClassifier {
     }
 
     /// Copies every backbone tensor from a checkpoint, by Hugging Face name (a "bert." or
-    /// "roberta." prefix, as task checkpoints carry, is accepted), checking shapes.
+    /// "roberta." prefix, as task checkpoints carry, or GPT-2's "transformer." is accepted),
+    /// checking shapes. GPT-2's Conv1D weights ([in, out] in the file) are transposed to (out, in).
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func loadBackbone(from file: SafetensorsFile) throws {
-        let prefixes = ["", "bert.", "roberta."]
+        let layout = BackboneLayout(config: config, lora: lora)
         for entry in parameters.entries where entry.group == .backbone {
-            guard let name = prefixes.map({ $0 + entry.name }).first(where: { file.info($0) != nil }) else {
+            guard let name = layout.checkpointPrefixes.map({ $0 + entry.name }).first(where: { file.info($0) != nil }) else {
                 throw ModelError.missingTensor(file: file.url.path, tensor: entry.name)
             }
-            try loadTensor(name, from: file, into: entry)
+            try loadTensor(name, from: file, into: entry, transposed: layout.transposedInCheckpoint.contains(entry.name))
         }
     }
 
-    /// Loads one tensor (any float dtype) into the arena slot of `entry`.
-    func loadTensor(_ name: String, from file: SafetensorsFile, into entry: ParameterEntry) throws {
+    /// Loads one tensor (any float dtype) into the arena slot of `entry`; a `transposed` 2-D
+    /// tensor is stored [in, out] in the file and (out, in) = entry.shape in the arena.
+    func loadTensor(_ name: String, from file: SafetensorsFile, into entry: ParameterEntry, transposed: Bool = false) throws {
         let destination = parameters.values.baseAddress! + entry.offset
-        if T.self == Float.self {
+        let fileShape = transposed ? Array(entry.shape.reversed()) : entry.shape
+        if T.self == Float.self && !transposed {
             try file.read(name, into: UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer(destination).assumingMemoryBound(to: Float.self),
                                                                  count: entry.count),
-                          expectedShape: entry.shape)
+                          expectedShape: fileShape)
+            return
+        }
+        guard let info = file.info(name), info.shape == fileShape else {
+            throw ModelError.shapeMismatch(file: file.url.path, tensor: name, expected: fileShape,
+                                           found: file.info(name)?.shape ?? [])
+        }
+        let values = try file.doubles(name)  // exact for F32, F16 and BF16 files
+        if transposed {
+            let inDim = fileShape[0], outDim = fileShape[1]
+            for i in 0..<inDim { for o in 0..<outDim { destination[o * inDim + i] = T(values[i * outDim + o]) } }
         } else {
-            guard let info = file.info(name), info.shape == entry.shape else {
-                throw ModelError.shapeMismatch(file: file.url.path, tensor: name, expected: entry.shape,
-                                               found: file.info(name)?.shape ?? [])
-            }
-            let values = try file.doubles(name)
             for i in 0..<entry.count { destination[i] = T(values[i]) }
         }
     }

@@ -2,7 +2,11 @@
 /// (B, T) and reused every step: no allocation in the training loop.
 final class Workspace<T: ModelScalar> {
     /// Saved activations of one layer. Row counts are for the full (B·T) case; the pruned
-    /// last layer uses the first B rows.
+    /// last layer uses the first B rows (qkv, probs and normed1 of GPT-2 keep all N rows).
+    /// BERT/RoBERTa (post-LN): residual1 = x + attention → LayerNorm 1 → normed1;
+    ///   residual2 = normed1 + FFN → LayerNorm 2 → output.
+    /// GPT-2 (pre-LN): normed1 = ln_1(x); residual1 = x + attention; normed2 = ln_2(residual1);
+    ///   output = residual1 + MLP (residual2 is not used).
     struct Layer {
         var qkv: UnsafeMutablePointer<T>           // (N, 3H)
         var probs: UnsafeMutablePointer<T>         // (B, heads, T, T)
@@ -13,7 +17,8 @@ final class Workspace<T: ModelScalar> {
         var normed1: UnsafeMutablePointer<T>       // (N, H)
         var ffnPre: UnsafeMutablePointer<T>        // (N, I)
         var ffnAct: UnsafeMutablePointer<T>        // (N, I)
-        var residual2: UnsafeMutablePointer<T>     // (N, H) input of LayerNorm 2
+        var residual2: UnsafeMutablePointer<T>     // (N, H) input of LayerNorm 2 (BERT, RoBERTa)
+        var normed2: UnsafeMutablePointer<T>       // (N, H) output of ln_2 (GPT-2)
         var mean2: UnsafeMutablePointer<T>, rstd2: UnsafeMutablePointer<T>
         var mask1: UnsafeMutablePointer<UInt8>, mask2: UnsafeMutablePointer<UInt8>
         var loraTmp: [UnsafeMutablePointer<T>]     // (N, r) per LoRA target
@@ -29,6 +34,10 @@ final class Workspace<T: ModelScalar> {
     var embeddingMask: UnsafeMutablePointer<UInt8>
     /// hidden[0] = embedding output, hidden[l+1] = output of layer l; each (N, H).
     var hidden: [UnsafeMutablePointer<T>] = []
+    /// Final token states ((N or B), H): hidden[layers] (BERT, RoBERTa), or ln_f of it (GPT-2,
+    /// whose LayerNorm statistics are finalMean, finalRstd).
+    var output: UnsafeMutablePointer<T>
+    var finalMean: UnsafeMutablePointer<T>, finalRstd: UnsafeMutablePointer<T>
     var layers: [Layer] = []
     var features: UnsafeMutablePointer<T>, featuresDropped: UnsafeMutablePointer<T>, featureMask: UnsafeMutablePointer<UInt8>
     var logits: UnsafeMutablePointer<T>, logitGradient: UnsafeMutablePointer<T>, featureGradient: UnsafeMutablePointer<T>
@@ -46,6 +55,7 @@ final class Workspace<T: ModelScalar> {
         let H = config.hidden, I = config.intermediate, N = B * T_
         let probsCount = B * config.heads * T_ * T_
         let rank = lora?.rank ?? 0
+        let preNorm = config.family == .gpt2
         var floats: [UnsafeMutablePointer<T>] = []
         var bytes: [UnsafeMutablePointer<UInt8>] = []
         func f(_ count: Int) -> UnsafeMutablePointer<T> {
@@ -62,10 +72,13 @@ final class Workspace<T: ModelScalar> {
         }
         embeddingSum = f(N * H); embeddingMean = f(N); embeddingRstd = f(N); embeddingMask = u(N * H)
         for _ in 0...config.layers { hidden.append(f(N * H)) }
+        output = preNorm ? f(N * H) : hidden[config.layers]
+        finalMean = f(preNorm ? N : 0); finalRstd = f(preNorm ? N : 0)
         for _ in 0..<config.layers {
             layers.append(Layer(qkv: f(N * 3 * H), probs: f(probsCount), attentionMask: u(probsCount),
                                 context: f(N * H), residual1: f(N * H), mean1: f(N), rstd1: f(N),
-                                normed1: f(N * H), ffnPre: f(N * I), ffnAct: f(N * I), residual2: f(N * H),
+                                normed1: f(N * H), ffnPre: f(N * I), ffnAct: f(N * I),
+                                residual2: f(preNorm ? 0 : N * H), normed2: f(preNorm ? N * H : 0),
                                 mean2: f(N), rstd2: f(N), mask1: u(N * H), mask2: u(N * H),
                                 loraTmp: (lora?.targets ?? []).map { _ in f(N * rank) }))
         }

@@ -11,7 +11,9 @@
 extension SequenceClassifier {
     /// Arena range of every backbone stage: [0] the dense embedding parameters (after the word
     /// table), [l + 1] encoder layer l. Together they cover the backbone minus the word table.
+    /// BERT/RoBERTa layout (GPT-2 puts ln_f after the blocks and is not staged).
     public var backboneStageRanges: [Range<Int>] {
+        precondition(config.family != .gpt2, "backbone stages follow the BERT/RoBERTa layout")
         var starts = [wordEmbeddingTable.range.upperBound]
         for l in 0..<config.layers { starts.append(layerOffsets[l].qkvWeight) }
         let end = parameters.range(of: [.backbone]).upperBound
@@ -42,6 +44,7 @@ extension SequenceClassifier {
                                saveStage: Int? = nil, save: UnsafeMutablePointer<T>? = nil) {
         precondition(lastDropoutSeed == nil, "backwardStages needs an eval-mode forward (dropoutSeed nil)")
         precondition(trainBackbone, "backwardStages computes backbone gradients; set trainBackbone")
+        precondition(config.family != .gpt2, "backwardStages follows the BERT/RoBERTa layout (GPT-2: use backward(featureGradient:))")
         precondition(0 <= bottom && bottom <= top && top <= config.layers, "stages must satisfy 0 ≤ bottom ≤ top ≤ layers")
         precondition(saveStage.map { $0 >= bottom - 1 && $0 <= top && $0 >= 0 } ?? true, "saveStage outside bottom − 1…top")
         let ws = workspace!, batch = lastBatch!
@@ -71,19 +74,13 @@ extension SequenceClassifier {
         // Stage 0: embedding LayerNorm → position and type tables (as backward(featureGradient:)
         // does in eval mode); the word table's share stays in embeddingGradient.
         ws.embeddingGradient.update(repeating: 0, count: N * H)
-        layerNormBackward(dx: ws.embeddingGradient, dgamma: grad(embeddingNormGamma), dbeta: grad(embeddingNormBeta),
+        layerNormBackward(dx: ws.embeddingGradient, dgamma: grad(outerNormGamma), dbeta: grad(outerNormBeta),
                           dout: ws.gradOut, x: ws.embeddingSum, mean: ws.embeddingMean, rstd: ws.embeddingRstd,
-                          gamma: value(embeddingNormGamma), n: N, dim: H)
-        var realRows: [Int] = []
-        realRows.reserveCapacity(N)
-        for b in 0..<B { for t in 0..<Int(batch.lengths[b]) { realRows.append(b * T_ + t) } }
-        batch.ids.withUnsafeBufferPointer { ids in
-        batch.positionIds.withUnsafeBufferPointer { positions in
-        batch.typeIds.withUnsafeBufferPointer { types in
-            embeddingBackward(dword: nil, dposition: grad(positionEmbeddings), dtype: typeEmbeddings.map { grad($0) },
-                              dout: ws.embeddingGradient, ids: ids.baseAddress!, positions: positions.baseAddress!,
-                              types: types.baseAddress!, rows: realRows, dim: H)
-        }}}
+                          gamma: value(outerNormGamma), n: N, dim: H)
+        let skipping = skipWordEmbeddingGradient
+        skipWordEmbeddingGradient = true
+        scatterEmbeddingGradient(batch, ws: ws)
+        skipWordEmbeddingGradient = skipping
     }
 
     /// The stage holding arena offset `offset` of the backbone (word table excluded).

@@ -1,0 +1,115 @@
+import Foundation
+import Model
+
+/// Checkpoints: after LP and at every epoch end, rank 0 writes checkpoints/epoch-K/ with
+/// state.json (progress, history, the run's configuration and world size), tensors.safetensors
+/// (the trainable parameters, the best epoch's copy, AdamW moments) and finally COMPLETE.
+/// The folder is assembled under a temporary name and renamed, so a checkpoint either exists
+/// whole or not at all; older ones are removed afterwards. `--resume` continues from the last
+/// complete checkpoint and reproduces the uninterrupted run exactly (same ranks).
+extension Trainer {
+    struct CheckpointState: Codable {
+        var state: TrainingState
+        var worldSize: Int
+        var configuration: String
+        var savedRange: [Int]
+        var optimizerStep: Int
+    }
+
+    var checkpointRoot: URL { output.appendingPathComponent("checkpoints") }
+
+    /// The run's settings that must not change across a resume.
+    var configurationFingerprint: String {
+        var c = config
+        c.outputDirectory = ""
+        c.gitCommit = ""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(c)) ?? Data(), as: UTF8.self)
+    }
+
+    func saveCheckpoint(_ state: TrainingState, optimizer: AdamW<Float>? = nil, range: Range<Int>? = nil,
+                        best: [Float]? = nil) throws {
+        defer { _ = try? comm.barrier() }
+        guard comm.isRoot else { return }
+        let saved = range ?? model.parameters.range(of: [.head])
+        let name = "epoch-\(state.completedEpochs)"
+        let temp = checkpointRoot.appendingPathComponent(".\(name).tmp")
+        let final = checkpointRoot.appendingPathComponent(name)
+        let fm = FileManager.default
+        try? fm.removeItem(at: temp)
+        try fm.createDirectory(at: temp, withIntermediateDirectories: true)
+        var tensors: [SafetensorsWriter.Tensor] = [
+            .init(name: "values", shape: [saved.count], values: .float32(Array(model.parameters.values[saved]))),
+        ]
+        if let best { tensors.append(.init(name: "best", shape: [best.count], values: .float32(best))) }
+        if let before = state.testFeaturesBefore {
+            tensors.append(.init(name: "test_features_before", shape: [before.count], values: .float32(before)))
+        }
+        if let optimizer {
+            let s = optimizer.state()
+            tensors.append(.init(name: "adam_m", shape: [s.first.count], values: .float32(s.first)))
+            tensors.append(.init(name: "adam_v", shape: [s.second.count], values: .float32(s.second)))
+            tensors.append(.init(name: "active_rows", shape: [s.activeRows.count], values: .int64(s.activeRows.map(Int64.init))))
+        }
+        try SafetensorsWriter.write(tensors, to: temp.appendingPathComponent("tensors.safetensors"))
+        let record = CheckpointState(state: state, worldSize: comm.size, configuration: configurationFingerprint,
+                                     savedRange: [saved.lowerBound, saved.upperBound], optimizerStep: optimizer?.step ?? 0)
+        try RunFiles.writeJSON(record, to: temp.appendingPathComponent("state.json"))
+        try RunFiles.writeAtomically(Data("complete\n".utf8), to: temp.appendingPathComponent("COMPLETE"))
+        try? fm.removeItem(at: final)
+        try fm.moveItem(at: temp, to: final)
+        // Older checkpoints are superseded.
+        for old in (try? fm.contentsOfDirectory(atPath: checkpointRoot.path)) ?? [] where old.hasPrefix("epoch-") && old != name {
+            try? fm.removeItem(at: checkpointRoot.appendingPathComponent(old))
+        }
+    }
+
+    /// The last complete checkpoint, if any: restores its parameters and returns its state.
+    func loadCheckpoint() throws -> TrainingState? {
+        let fm = FileManager.default
+        let names = ((try? fm.contentsOfDirectory(atPath: checkpointRoot.path)) ?? []).filter {
+            $0.hasPrefix("epoch-") && fm.fileExists(atPath: checkpointRoot.appendingPathComponent("\($0)/COMPLETE").path)
+        }
+        guard let name = names.max(by: { Int($0.dropFirst(6)) ?? -1 < Int($1.dropFirst(6)) ?? -1 }) else {
+            progress.log("no complete checkpoint in \(checkpointRoot.path); starting from the beginning")
+            return nil
+        }
+        let dir = checkpointRoot.appendingPathComponent(name)
+        guard let data = fm.contents(atPath: dir.appendingPathComponent("state.json").path),
+              let record = try? JSONDecoder().decode(CheckpointState.self, from: data) else {
+            throw TrainingError.badCheckpoint("\(dir.path)/state.json is unreadable; delete the checkpoint folder to start over")
+        }
+        guard record.worldSize == comm.size else {
+            throw TrainingError.badCheckpoint("checkpoint \(dir.path) was written by \(record.worldSize) rank(s); resume with -np \(record.worldSize) (exact continuation needs the same world size)")
+        }
+        guard record.configuration == configurationFingerprint else {
+            throw TrainingError.badCheckpoint("checkpoint \(dir.path) belongs to a run with other settings; resume with the same flags or use a new --out")
+        }
+        let tensors = try SafetensorsFile(url: dir.appendingPathComponent("tensors.safetensors"))
+        let range = record.savedRange[0]..<record.savedRange[1]
+        let values = try tensors.floats("values")
+        guard values.count == range.count, range.upperBound <= model.parameters.count else {
+            throw TrainingError.badCheckpoint("\(dir.path): parameter block does not match this model")
+        }
+        _ = values.withUnsafeBufferPointer { model.parameters.values[range].update(from: $0) }
+        resumeFrom = tensors
+        resumeOptimizerStep = record.optimizerStep
+        var state = record.state
+        if tensors.info("test_features_before") != nil { state.testFeaturesBefore = try tensors.floats("test_features_before") }
+        return state
+    }
+
+    /// Restores AdamW moments and the best parameters of a resumed training stage.
+    func restoreTrainingCheckpoint(_ state: inout TrainingState, optimizer: AdamW<Float>, range: Range<Int>,
+                                   best: inout [Float]) throws {
+        guard let tensors = resumeFrom else { throw TrainingError.badCheckpoint("no checkpoint tensors to resume from") }
+        let first = try tensors.floats("adam_m"), second = try tensors.floats("adam_v")
+        let active = try tensors.int64s("active_rows").map { UInt8($0) }
+        best = try tensors.floats("best")
+        guard first.count == range.count, best.count == range.count, active.count == optimizer.activeRows.count else {
+            throw TrainingError.badCheckpoint("checkpoint optimizer state does not match this model")
+        }
+        optimizer.restore(first: first, second: second, step: resumeOptimizerStep, activeRows: active)
+    }
+}

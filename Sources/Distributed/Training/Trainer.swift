@@ -1,0 +1,443 @@
+import Foundation
+import Model
+
+/// Tokenised examples of one data split.
+struct EncodedSplit {
+    var name: String
+    var encodings: [Encoding]
+    var labels: [Int]
+    var count: Int { labels.count }
+
+    init(name: String, examples: [Example], tokenizer: any TextTokenizer, maxLength: Int) {
+        self.name = name
+        encodings = examples.map { tokenizer.encode($0.text, pair: $0.textPair, maxLength: maxLength) }
+        labels = examples.map(\.label)
+    }
+
+    func batch(_ indices: ArraySlice<Int>, config: EncoderConfig) -> TokenBatch {
+        TokenBatch(indices.map { encodings[$0] }, config: config)
+    }
+}
+
+/// One data-parallel training run of one method: LP and/or the FT (or LoRA) stage, with the
+/// paper's measurements. Every rank constructs it with the same inputs and calls run().
+///
+/// - LP: eval-mode features of the training split, computed shard-wise and gathered on rank 0,
+///   multinomial L2 logistic regression with 5-fold CV; the head is broadcast to all ranks.
+/// - Training stage: rank r takes every P-th example of a (seed, epoch) permutation
+///   (ShardedSampler); per step one allreduce averages the gradients; every rank clips and
+///   applies AdamW identically; parameters are compared across ranks at every epoch end.
+/// - The epoch with the best validation accuracy becomes the final model, evaluated on the
+///   validation, test and OOD sets with calibration before/after temperature scaling.
+public final class Trainer {
+    let comm: Communicator
+    var config: TrainingConfig
+    let task: TaskData
+    let tokenizer: any TextTokenizer
+    let model: SequenceClassifier<Float>
+    let progress: ProgressReporter
+    let output: URL
+
+    let train: EncodedSplit
+    let validation: EncodedSplit
+    let test: EncodedSplit
+    let ood: [EncodedSplit]
+
+    var timing: [String: Double] = [:]
+    /// The checkpoint a resumed run continues from (tensors read when the stage starts).
+    var resumeFrom: SafetensorsFile?
+    var resumeOptimizerStep = 0
+
+    /// Loads the model on every rank, then makes every replica identical to rank 0's.
+    public init(comm: Communicator, config: TrainingConfig, task: TaskData, progress: Bool = true) throws {
+        try config.validate(worldSize: comm.size)
+        self.comm = comm
+        var config = config
+        config.worldSize = comm.size
+        config.classNames = task.classNames
+        if comm.isRoot { config.gitCommit = RunFiles.gitCommit() }
+        self.config = config
+        self.progress = ProgressReporter(enabled: comm.isRoot && progress)
+        output = URL(fileURLWithPath: config.outputDirectory)
+
+        var task = task
+        if let maxTrain = config.maxTrain { task.train = Array(task.train.prefix(maxTrain)) }
+        if let maxEval = config.maxEval {
+            task.validation = Array(task.validation.prefix(maxEval))
+            task.test = Array(task.test.prefix(maxEval))
+            task.ood = task.ood.map { NamedSplit(name: $0.name, examples: Array($0.examples.prefix(maxEval))) }
+        }
+        guard task.classNames.count >= 2 else { throw TrainingError.invalidSetting("the task has \(task.classNames.count) class(es); at least 2 are needed") }
+        for (name, split) in [("train", task.train), ("validation", task.validation), ("test", task.test)] where split.isEmpty {
+            throw TrainingError.invalidSetting("the \(name) split is empty; check the data files")
+        }
+        if task.train.count < comm.size {
+            throw TrainingError.invalidSetting("\(task.train.count) training examples cannot be shared by \(comm.size) ranks; use fewer ranks")
+        }
+        self.task = task
+
+        let start = Date()
+        let directory = URL(fileURLWithPath: config.modelDirectory)
+        let tokenizer = try loadTokenizer(directory: directory)
+        self.tokenizer = tokenizer
+        model = try SequenceClassifier<Float>.pretrained(directory: directory, classes: task.classNames.count,
+                                                         lora: config.loraConfig, seed: config.seed)
+        if let dropout = config.dropout { model.setDropout(hidden: dropout, attention: dropout) }
+        if config.maxLength > model.config.maxSequenceLength {
+            throw TrainingError.invalidSetting("--max-length \(config.maxLength) exceeds the model's \(model.config.maxSequenceLength) positions")
+        }
+        // Identical replicas: rank 0's weights (and head/LoRA initialisation) everywhere.
+        try comm.broadcast(model.parameters.values, root: 0)
+        timing["load_model"] = Date().timeIntervalSince(start)
+
+        let tokenizeStart = Date()
+        let maxLength = config.maxLength
+        train = EncodedSplit(name: "train", examples: task.train, tokenizer: tokenizer, maxLength: maxLength)
+        validation = EncodedSplit(name: "validation", examples: task.validation, tokenizer: tokenizer, maxLength: maxLength)
+        test = EncodedSplit(name: "test", examples: task.test, tokenizer: tokenizer, maxLength: maxLength)
+        ood = task.ood.map { EncodedSplit(name: $0.name, examples: $0.examples, tokenizer: tokenizer, maxLength: maxLength) }
+        timing["tokenize"] = Date().timeIntervalSince(tokenizeStart)
+    }
+
+    // MARK: Run
+
+    /// Runs the method end to end and writes config.json, history.jsonl, steps.jsonl and
+    /// metrics.json (rank 0). Returns the metrics on every rank.
+    @discardableResult
+    public func run(resume: Bool = false) throws -> RunMetrics {
+        let runStart = Date()
+        if comm.isRoot {
+            try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+            try RunFiles.writeJSON(config, to: output.appendingPathComponent("config.json"))
+        }
+        var state = TrainingState()
+        if resume, let restored = try loadCheckpoint() {
+            state = restored
+            progress.log("resumed from \(state.completedEpochs) completed epoch(s) (stage \(state.linearProbeDone ? "after LP" : "start"))")
+        } else {
+            state.headNormInit = headNorm()
+        }
+        let lpIsOnlyStage = config.method == .lp
+
+        // Features of the test set before any training (for Diff/CS/FDR of the FT stage).
+        if state.testFeaturesBefore == nil {
+            let t0 = Date()
+            let before = try forwardAll(test)
+            state.testFeaturesBefore = before?.features ?? []
+            timing["features_before", default: 0] += Date().timeIntervalSince(t0)
+        }
+
+        if config.method.fitsLinearProbe && !state.linearProbeDone {
+            try linearProbe(&state)
+            if !lpIsOnlyStage { try saveCheckpoint(state) }
+        }
+        if config.method.hasTrainingStage {
+            if !state.linearProbeDone && config.method.fitsLinearProbe { preconditionFailure("LP must precede training") }
+            try trainingStage(&state)
+        }
+        try saveHead(to: "head.safetensors")
+        if config.method.usesLoRA { try saveLoRA() }
+        let metrics = try finalEvaluation(state, totalSeconds: Date().timeIntervalSince(runStart))
+        if comm.isRoot {
+            try RunFiles.writeJSON(metrics, to: output.appendingPathComponent("metrics.json"))
+            progress.log("wrote \(output.appendingPathComponent("metrics.json").path)")
+        }
+        return metrics
+    }
+
+    // MARK: Linear probing
+
+    func linearProbe(_ state: inout TrainingState) throws {
+        let t0 = Date()
+        progress.log("LP: features of \(train.count) training examples on \(comm.size) rank(s)")
+        let gathered = try forwardAll(train, phase: "LP features")
+        timing["lp_features"] = Date().timeIntervalSince(t0)
+        let t1 = Date()
+        let H = model.config.hidden, C = task.classNames.count
+        var packed = [Double](repeating: 0, count: C * H + C + 3)
+        if comm.isRoot, let gathered {
+            let probe = try LogisticRegressionCV().fit(features: gathered.features, count: train.count, dimension: H,
+                                                       labels: train.labels, classes: C)
+            packed.replaceSubrange(0..<(C * H), with: probe.head.weight)
+            packed.replaceSubrange((C * H)..<(C * H + C), with: probe.head.bias)
+            packed[C * H + C] = probe.bestStrength
+            packed[C * H + C + 1] = probe.meanAccuracyPerStrength[probe.bestIndex]
+            packed[C * H + C + 2] = Double(probe.iterations)
+        }
+        packed = try comm.broadcast(packed, root: 0)
+        let head = LinearHead(classes: C, dimension: H, weight: Array(packed[0..<(C * H)]),
+                              bias: Array(packed[(C * H)..<(C * H + C)]))
+        setHead(head)
+        state.linearProbe = LinearProbeInfo(strength: packed[C * H + C], cvAccuracy: packed[C * H + C + 1],
+                                            iterations: Int(packed[C * H + C + 2]))
+        state.headNormAfterLP = headNorm()
+        state.linearProbeDone = true
+        try saveHead(to: "lp_head.safetensors")
+        timing["lp_fit"] = Date().timeIntervalSince(t1)
+        progress.log(String(format: "LP: C = %.0e (CV accuracy %.3f), head norm %.3f → %.3f",
+                            state.linearProbe!.strength, state.linearProbe!.cvAccuracy, state.headNormInit, state.headNormAfterLP!))
+    }
+
+    /// Copies a fitted head into the classifier's head parameters.
+    func setHead(_ head: LinearHead) {
+        let w = model.parameters.value("classifier.weight"), b = model.parameters.value("classifier.bias")
+        for i in 0..<head.weight.count { w[i] = Float(head.weight[i]) }
+        for i in 0..<head.bias.count { b[i] = Float(head.bias[i]) }
+    }
+
+    /// Writes the classifier head as safetensors {weight [C, H], bias [C]} (rank 0): the format
+    /// `lpft-mpi ntk --head FILE` reads.
+    func saveHead(to name: String) throws {
+        guard comm.isRoot else { return }
+        let w = model.parameters.entry("classifier.weight")!, b = model.parameters.entry("classifier.bias")!
+        try SafetensorsWriter.write([(name: "weight", shape: w.shape, values: Array(model.parameters.values[w.range])),
+                                     (name: "bias", shape: b.shape, values: Array(model.parameters.values[b.range]))],
+                                    to: output.appendingPathComponent(name),
+                                    metadata: ["method": config.method.rawValue, "model": config.modelDirectory])
+    }
+
+    /// Writes the LoRA factors and the head (the trained adapter) as lora.safetensors (rank 0).
+    func saveLoRA() throws {
+        guard comm.isRoot else { return }
+        let entries = model.parameters.entries.filter { $0.group != .backbone }
+        try SafetensorsWriter.write(entries.map { (name: $0.name, shape: $0.shape, values: Array(model.parameters.values[$0.range])) },
+                                    to: output.appendingPathComponent("lora.safetensors"),
+                                    metadata: ["rank": String(config.loraRank), "alpha": String(config.loraAlpha)])
+    }
+
+    /// ‖V‖_F of the classifier weight.
+    func headNorm() -> Double {
+        let e = model.parameters.entry("classifier.weight")!
+        var s = 0.0
+        for i in e.range { s += Double(model.parameters.values[i]) * Double(model.parameters.values[i]) }
+        return s.squareRoot()
+    }
+
+    // MARK: Training stage (FT or LoRA)
+
+    func trainingStage(_ state: inout TrainingState) throws {
+        let P = comm.size, micro = config.batchSize / P
+        let useLoRA = config.method.usesLoRA
+        model.trainBackbone = !useLoRA
+        model.trainLoRA = useLoRA
+        model.trainHead = true
+        let range = useLoRA ? model.parameters.range(of: [.lora, .head]) : model.parameters.range(of: [.backbone, .head])
+        let optimizer = AdamW(parameters: model.parameters, range: range, weightDecay: config.weightDecay)
+        if !useLoRA {
+            let table = model.wordEmbeddingTable
+            optimizer.setSparseTable(range: table.range, rowLength: table.rowLength)
+        }
+        let sampler = ShardedSampler(datasetSize: train.count, worldSize: P, rank: comm.rank, shuffle: true, seed: config.seed)
+        let stepsPerEpoch = (sampler.samplesPerRank + micro - 1) / micro
+        let totalSteps = stepsPerEpoch * config.epochs
+        let schedule = LinearSchedule(baseRate: config.learningRate, totalSteps: totalSteps,
+                                      warmupSteps: Int((config.warmupRatio * Double(totalSteps)).rounded(.up)))
+        var best = [Float](repeating: 0, count: range.count)
+
+        if state.completedEpochs == 0 {
+            if config.headScale != 1 {
+                let e = model.parameters.entry("classifier.weight")!, b = model.parameters.entry("classifier.bias")!
+                for i in e.range { model.parameters.values[i] *= Float(config.headScale) }
+                for i in b.range { model.parameters.values[i] *= Float(config.headScale) }
+                progress.log(String(format: "head scaled by %g before training: norm %.3f", config.headScale, headNorm()))
+            }
+            state.headNormStart = headNorm()
+        } else {
+            try restoreTrainingCheckpoint(&state, optimizer: optimizer, range: range, best: &best)
+        }
+        progress.log("\(useLoRA ? "LoRA" : "FT"): \(config.epochs) epoch(s) × \(stepsPerEpoch) step(s), global batch \(config.batchSize) (\(micro) per rank × \(P)), lr \(config.learningRate)")
+
+        var touched = [Int32](repeating: 0, count: model.config.vocabularySize)
+        let gradientRange = range
+        for epoch in state.completedEpochs..<config.epochs {
+            let epochStart = Date()
+            let order = sampler.indices(epoch: epoch)
+            var lossSum = 0.0
+            for step in 0..<stepsPerEpoch {
+                let globalStep = epoch * stepsPerEpoch + step
+                let batchIndices = order[(step * micro)..<min(order.count, (step + 1) * micro)]
+                model.zeroGradients()
+                model.forward(train.batch(batchIndices, config: model.config),
+                              dropoutSeed: dropoutSeed(epoch: epoch, step: step))
+                let localLoss = model.loss(labels: batchIndices.map { train.labels[$0] })
+                model.backward()
+                // Average the gradients (and the loss) over ranks with one allreduce of the arena.
+                if P > 1 {
+                    if !useLoRA {
+                        for (row, t) in model.touchedWordRows.enumerated() { touched[row] = Int32(t) }
+                        try comm.allreduceMax(&touched)
+                        for (row, t) in touched.enumerated() { model.touchedWordRows[row] = UInt8(t) }
+                    }
+                    let g = UnsafeMutableBufferPointer(rebasing: model.parameters.gradients[gradientRange])
+                    try comm.allreduceSum(g)
+                    let scale = 1 / Float(P)
+                    Parallel.forRanges(g.count, grain: 1 << 15) { r in for i in r { g[i] *= scale } }
+                }
+                let loss = P > 1 ? try comm.allreduceSum(localLoss) / Double(P) : localLoss
+                guard loss.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, step: step) }
+                let ranges = model.gradientRanges(within: range)
+                let gradNorm = clipGradients(model.parameters, ranges: ranges, maxNorm: config.maxGradNorm)
+                let rate = schedule.rate(atStep: globalStep)
+                optimizer.update(model.parameters, learningRate: rate, touchedRows: useLoRA ? nil : model.touchedWordRows)
+                lossSum += loss
+                state.steps.append(StepRecord(epoch: epoch + 1, step: step + 1, global_step: globalStep + 1, loss: loss,
+                                        grad_norm: gradNorm, learning_rate: rate))
+                let elapsed = Date().timeIntervalSince(epochStart)
+                let done = step + 1
+                let perSecond = Double(done * config.batchSize) / max(elapsed, 1e-9)
+                let eta = elapsed / Double(done) * Double(stepsPerEpoch - done)
+                progress.update(String(format: "epoch %d/%d  step %d/%d  loss %.4f  %.1f ex/s  ETA %@",
+                                       epoch + 1, config.epochs, done, stepsPerEpoch, loss, perSecond, Self.duration(eta)))
+            }
+            let trainSeconds = Date().timeIntervalSince(epochStart)
+            try checkReplicasAgree(epoch: epoch, range: range)
+            // Validation: accuracy picks the best epoch.
+            let evalStart = Date()
+            let val = try forwardAll(validation)
+            var validationAccuracy = 0.0, validationLoss = 0.0
+            if let val {
+                let logits = try Logits(val.logits, classes: task.classNames.count)
+                validationAccuracy = try ClassificationMetrics.accuracy(predicted: logits.predictions(), labels: validation.labels)
+                validationLoss = try CalibrationMetrics.negativeLogLikelihood(logits: logits, labels: validation.labels)
+            }
+            let shared = try comm.broadcast([validationAccuracy, validationLoss], root: 0)
+            validationAccuracy = shared[0]; validationLoss = shared[1]
+            let record = EpochRecord(epoch: epoch + 1, train_loss: lossSum / Double(stepsPerEpoch),
+                                     validation_accuracy: validationAccuracy, validation_loss: validationLoss,
+                                     head_norm: headNorm(), learning_rate: schedule.rate(atStep: (epoch + 1) * stepsPerEpoch - 1),
+                                     seconds: trainSeconds, eval_seconds: Date().timeIntervalSince(evalStart),
+                                     examples_per_s: Double(stepsPerEpoch * config.batchSize) / trainSeconds)
+            state.history.append(record)
+            timing["train", default: 0] += trainSeconds
+            timing["validation", default: 0] += record.eval_seconds
+            if state.bestEpoch == nil || validationAccuracy > state.bestValidationAccuracy {
+                state.bestEpoch = epoch + 1
+                state.bestValidationAccuracy = validationAccuracy
+                _ = best.withUnsafeMutableBufferPointer { $0.update(from: model.parameters.values[range]) }
+            }
+            state.completedEpochs = epoch + 1
+            progress.log(String(format: "epoch %d/%d  train loss %.4f  val acc %.4f  val loss %.4f  head norm %.3f  %.1f ex/s  %@",
+                                epoch + 1, config.epochs, record.train_loss, validationAccuracy, validationLoss,
+                                record.head_norm, record.examples_per_s, Self.duration(trainSeconds)))
+            if comm.isRoot {
+                try RunFiles.writeJSONLines(state.history, to: output.appendingPathComponent("history.jsonl"))
+                try RunFiles.writeJSONLines(state.steps, to: output.appendingPathComponent("steps.jsonl"))
+            }
+            try saveCheckpoint(state, optimizer: optimizer, range: range, best: best)
+        }
+        // The best epoch becomes the final model.
+        _ = best.withUnsafeBufferPointer { model.parameters.values[range].update(from: $0) }
+        progress.log("best epoch \(state.bestEpoch ?? 0) (validation accuracy \(String(format: "%.4f", state.bestValidationAccuracy)))")
+    }
+
+    /// Dropout masks differ per (seed, epoch, step, rank) and repeat exactly on resume.
+    func dropoutSeed(epoch: Int, step: Int) -> UInt64 {
+        var g = RandomGenerator(seed: config.seed, stream: UInt64(epoch) << 40 ^ UInt64(step) << 12 ^ UInt64(comm.rank))
+        return g.next()
+    }
+
+    /// Every rank hashes its trainable parameters; any difference is a loud error.
+    func checkReplicasAgree(epoch: Int, range: Range<Int>) throws {
+        guard comm.size > 1 else { return }
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for i in range { hash = (hash ^ UInt64(model.parameters.values[i].bitPattern)) &* 0x100_0000_01B3 }
+        let value = Int64(bitPattern: hash)
+        let high = try comm.allreduceMax(value), low = try comm.allreduceMin(value)
+        if high != low {
+            throw TrainingError.divergedReplicas(epoch: epoch + 1, detail: "parameter hashes \(low) … \(high)")
+        }
+    }
+
+    public static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "?" }
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%dh%02dm", s / 3600, (s % 3600) / 60)
+                         : String(format: "%dm%02ds", s / 60, s % 60)
+    }
+
+    // MARK: Evaluation
+
+    /// Eval-mode features (N, H) and logits (N, C) of a split: rank r computes a contiguous
+    /// block, batches sorted by length (little padding), rank 0 gathers. nil on other ranks.
+    func forwardAll(_ split: EncodedSplit, phase: String? = nil) throws -> (features: [Float], logits: [Float])? {
+        let N = split.count, P = comm.size, r = comm.rank
+        let H = model.config.hidden, C = task.classNames.count
+        let lo = N * r / P, hi = N * (r + 1) / P
+        let local = Array(lo..<hi).sorted { split.encodings[$0].ids.count < split.encodings[$1].ids.count }
+        var features = [Float](repeating: 0, count: (hi - lo) * H)
+        var logits = [Float](repeating: 0, count: (hi - lo) * C)
+        var start = 0
+        let t0 = Date()
+        while start < local.count {
+            let indices = local[start..<min(local.count, start + config.evalBatchSize)]
+            model.forward(split.batch(indices, config: model.config))
+            for (b, i) in indices.enumerated() {
+                for j in 0..<H { features[(i - lo) * H + j] = model.features[b * H + j] }
+                for c in 0..<C { logits[(i - lo) * C + c] = model.logits[b * C + c] }
+            }
+            start += indices.count
+            if let phase {
+                let rate = Double(start * P) / max(Date().timeIntervalSince(t0), 1e-9)
+                progress.update(String(format: "%@: %d/%d  %.0f ex/s", phase, start * P, N, rate))
+            }
+        }
+        let allFeatures = try comm.gatherv(features, root: 0)
+        let allLogits = try comm.gatherv(logits, root: 0)
+        guard let allFeatures, let allLogits else { return nil }
+        return (allFeatures, allLogits)
+    }
+
+    func finalEvaluation(_ state: TrainingState, totalSeconds: Double) throws -> RunMetrics {
+        let t0 = Date()
+        let C = task.classNames.count, H = model.config.hidden
+        let validationOut = try forwardAll(validation, phase: "eval validation")
+        let testOut = try forwardAll(test, phase: "eval test")
+        var oodOut: [(String, (features: [Float], logits: [Float])?)] = []
+        for split in ood { oodOut.append((split.name, try forwardAll(split, phase: "eval \(split.name)"))) }
+        let evalSeconds = Date().timeIntervalSince(t0)
+        let evaluated = validation.count + test.count + ood.reduce(0) { $0 + $1.count }
+
+        var eval: [String: SetMetrics] = [:]
+        var features = FeatureMetrics(diff: 0, cs: 0, fdr: 0, cs_before: 0, fdr_before: 0)
+        if comm.isRoot, let validationOut, let testOut {
+            let validationLogits = try Logits(validationOut.logits, classes: C)
+            let temperature = try TemperatureScaling.fit(logits: validationLogits, labels: validation.labels)
+            func report(_ logits: [Float], _ labels: [Int]) throws -> SetMetrics {
+                let l = try Logits(logits, classes: C)
+                return SetMetrics(report: try CalibrationReport(logits: l, labels: labels, temperature: temperature),
+                                  meanLogitNorm: try FeatureStatistics.meanLogitNorm(l), examples: labels.count)
+            }
+            eval["validation"] = try report(validationOut.logits, validation.labels)
+            eval["test"] = try report(testOut.logits, test.labels)
+            for (split, out) in zip(ood, oodOut) {
+                if let result = out.1 { eval[split.name] = try report(result.logits, split.labels) }
+            }
+            let before = state.testFeaturesBefore ?? []
+            features = FeatureMetrics(
+                diff: try FeatureStatistics.meanFeatureChange(before: before, after: testOut.features, count: test.count, dimension: H),
+                cs: try FeatureStatistics.meanPairwiseCosine(features: testOut.features, count: test.count, dimension: H),
+                fdr: try FeatureStatistics.fisherDiscriminantRatio(features: testOut.features, count: test.count, dimension: H,
+                                                                   labels: test.labels, classes: C),
+                cs_before: try FeatureStatistics.meanPairwiseCosine(features: before, count: test.count, dimension: H),
+                fdr_before: try FeatureStatistics.fisherDiscriminantRatio(features: before, count: test.count, dimension: H,
+                                                                          labels: test.labels, classes: C))
+            if let t = eval["test"] {
+                progress.log(String(format: "test accuracy %.4f  ECE %.4f → %.4f (T = %.3f)  Diff(F) %.4f",
+                                    t.accuracy, t.ece, t.ece_ts, t.temperature, features.diff))
+            }
+        }
+        var phases = timing
+        phases["final_evaluation"] = evalSeconds
+        let trainExamples = state.history.reduce(0) { $0 + $1.examples_per_s * $1.seconds }
+        let trainSeconds = state.history.reduce(0) { $0 + $1.seconds }
+        return RunMetrics(
+            method: config.method.rawValue, data: config.data, world_size: comm.size, classes: task.classNames,
+            eval: eval,
+            head_norm: HeadNorms(init: state.headNormInit, after_lp: state.headNormAfterLP, start_of_training: state.headNormStart,
+                                 final: headNorm(), per_epoch: state.history.map(\.head_norm)),
+            features: features, linear_probe: state.linearProbe, best_epoch: state.bestEpoch,
+            timing: Timing(total_seconds: totalSeconds, phases: phases,
+                           train_examples_per_s: trainSeconds > 0 ? trainExamples / trainSeconds : nil,
+                           eval_examples_per_s: Double(evaluated) / max(evalSeconds, 1e-9)))
+    }
+}

@@ -1,0 +1,211 @@
+/// GPT-2 (pre-LayerNorm causal decoder) as GPT2ForSequenceClassification runs it, on the
+/// classifier's arena and workspace:
+///
+///   h⁰ = dropout_embd(wte[ids] + wpe[positions])
+///   block l:  a = ln_1(x);  h = x + dropout_resid(c_proj(causal_attention(c_attn(a))))
+///             out = h + dropout_resid(c_proj(gelu_new(c_fc(ln_2(h)))))
+///   final = ln_f(h^L);  φ = final state of the last real token
+///
+/// Attention dropout (attn_pdrop) acts on the probabilities; padded keys are masked and, with
+/// right padding, every real token sees exactly the real tokens before it (as with Hugging
+/// Face's attention mask). Weights are stored (out, in) (`BackboneLayout`): c_attn (3H, H)
+/// produces the fused [q | k | v] rows the attention functions read, and LoRA adapts its query
+/// and value column blocks. The pruned last block computes only the feature token's row.
+extension SequenceClassifier {
+    // MARK: Forward
+
+    /// Embeddings → dropout → blocks → ln_f into ws.output (B rows when pruned, else B·T).
+    func gpt2Forward(_ batch: TokenBatch, ws: Workspace<T>, training: Bool, siteSeed: (Int) -> UInt64) {
+        let N = ws.batch * ws.seqLen, H = config.hidden
+        batch.ids.withUnsafeBufferPointer { ids in
+        batch.typeIds.withUnsafeBufferPointer { types in
+        batch.positionIds.withUnsafeBufferPointer { positions in
+        batch.lengths.withUnsafeBufferPointer { lengths in
+        batch.featurePositions.withUnsafeBufferPointer { featurePositions in
+            embeddingForward(ws.hidden[0], ids: ids.baseAddress!, positions: positions.baseAddress!,
+                             types: types.baseAddress!, word: value(wordEmbeddings), position: value(positionEmbeddings),
+                             type: nil, n: N, dim: H)
+            if training && config.embeddingDropout > 0 {
+                dropoutMask(ws.embeddingMask, rows: N, dim: H, p: config.embeddingDropout, seed: siteSeed(0))
+                applyDropout(ws.hidden[0], mask: ws.embeddingMask, count: N * H, scale: T(1 / (1 - config.embeddingDropout)))
+            }
+            for l in 0..<config.layers {
+                let pruned = lastPruned && l == config.layers - 1
+                gpt2BlockForward(l, ws: ws, lengths: lengths.baseAddress!,
+                                 queryPositions: pruned ? featurePositions.baseAddress! : nil,
+                                 training: training, seed: siteSeed(1 + l))
+            }
+        }}}}}
+        layerNormForward(ws.output, mean: ws.finalMean, rstd: ws.finalRstd, ws.hidden[config.layers],
+                         gamma: value(outerNormGamma), beta: value(outerNormBeta),
+                         n: lastPruned ? ws.batch : N, dim: H, eps: config.layerNormEps)
+    }
+
+    /// One block: x = hidden[l] (N, H) → hidden[l+1] ((N or B), H).
+    private func gpt2BlockForward(_ l: Int, ws: Workspace<T>, lengths: UnsafePointer<Int32>,
+                                  queryPositions: UnsafePointer<Int32>?, training: Bool, seed: UInt64) {
+        let o = layerOffsets[l], a = ws.layers[l]
+        let B = ws.batch, T_ = ws.seqLen, H = config.hidden, I = config.intermediate
+        let N = B * T_
+        let rows = queryPositions == nil ? N : B
+        let x = ws.hidden[l]
+        // a = ln_1(x) on every token: keys and values of all positions are needed.
+        layerNormForward(a.normed1, mean: a.mean1, rstd: a.rstd1, x, gamma: value(o.norm1Gamma), beta: value(o.norm1Beta),
+                         n: N, dim: H, eps: config.layerNormEps)
+        // Fused c_attn (+ LoRA on the chosen column blocks) → causal attention.
+        linearForward(a.qkv, ldy: 3 * H, a.normed1, ldx: H, value(o.qkvWeight), value(o.qkvBias), n: N, inDim: H, outDim: 3 * H)
+        if let lora {
+            for (i, target) in lora.targets.enumerated() {
+                loraForward(out: a.qkv + target.block * H, ldo: 3 * H, tmp: a.loraTmp[i], x: a.normed1,
+                            a: value(o.loraA[i]), b: value(o.loraB[i]), n: N, inDim: H, outDim: H,
+                            rank: lora.rank, scaling: T(lora.scaling))
+            }
+        }
+        let shape = AttentionShape(batch: B, seqLen: T_, hidden: H, heads: config.heads, causal: true)
+        let probsCount = B * config.heads * T_ * (queryPositions == nil ? T_ : 1)
+        let attentionDrop = training && config.attentionDropout > 0
+        if attentionDrop {
+            dropoutMask(a.attentionMask, rows: probsCount / T_, dim: T_, p: config.attentionDropout, seed: seed &+ 1)
+        }
+        attentionForward(ctx: a.context, probs: a.probs, dropMask: attentionDrop ? UnsafePointer(a.attentionMask) : nil,
+                         dropScale: T(1 / (1 - config.attentionDropout)), qkv: a.qkv, lengths: lengths,
+                         queryPositions: queryPositions, shape: shape)
+        // h = x + dropout(c_proj(context)).
+        linearForward(a.residual1, ldy: H, a.context, ldx: H, value(o.outWeight), value(o.outBias), n: rows, inDim: H, outDim: H)
+        let residualDrop = training && config.hiddenDropout > 0
+        let residualScale = T(1 / (1 - config.hiddenDropout))
+        if residualDrop {
+            dropoutMask(a.mask1, rows: rows, dim: H, p: config.hiddenDropout, seed: seed &+ 2)
+            applyDropout(a.residual1, mask: a.mask1, count: rows * H, scale: residualScale)
+        }
+        addResidual(a.residual1, x, rows: rows, dim: H, seqLen: T_, queryPositions: queryPositions)
+        // out = h + dropout(c_proj(gelu_new(c_fc(ln_2(h))))).
+        layerNormForward(a.normed2, mean: a.mean2, rstd: a.rstd2, a.residual1, gamma: value(o.norm2Gamma),
+                         beta: value(o.norm2Beta), n: rows, dim: H, eps: config.layerNormEps)
+        linearForward(a.ffnPre, ldy: I, a.normed2, ldx: H, value(o.ffnInWeight), value(o.ffnInBias), n: rows, inDim: H, outDim: I)
+        activationForward(a.ffnAct, a.ffnPre, count: rows * I, config.activation)
+        let out = ws.hidden[l + 1]
+        linearForward(out, ldy: H, a.ffnAct, ldx: I, value(o.ffnOutWeight), value(o.ffnOutBias), n: rows, inDim: I, outDim: H)
+        if residualDrop {
+            dropoutMask(a.mask2, rows: rows, dim: H, p: config.hiddenDropout, seed: seed &+ 3)
+            applyDropout(out, mask: a.mask2, count: rows * H, scale: residualScale)
+        }
+        addResidual(out, a.residual1, rows: rows, dim: H, seqLen: T_, queryPositions: nil)
+    }
+
+    // MARK: Backward
+
+    /// dL/dφ (B, H) → ln_f → blocks in reverse → embedding tables (when the backbone trains).
+    func gpt2Backward(featureGradient: UnsafePointer<T>) {
+        let ws = workspace!, batch = lastBatch!
+        let B = ws.batch, T_ = ws.seqLen, H = config.hidden
+        let N = B * T_
+        let training = lastDropoutSeed != nil
+        let outRows = lastPruned ? B : N
+        // dφ into its rows of ln_f's output (ws.gradIn as scratch), then through ln_f.
+        let dFinal = ws.gradIn
+        dFinal.update(repeating: 0, count: outRows * H)
+        for b in 0..<B {
+            let row = lastPruned ? b : b * T_ + Int(batch.featurePositions[b])
+            let dst = dFinal + row * H, src = featureGradient + b * H
+            for j in 0..<H { dst[j] += src[j] }
+        }
+        let bb = trainBackbone
+        ws.gradOut.update(repeating: 0, count: outRows * H)
+        layerNormBackward(dx: ws.gradOut, dgamma: bb ? grad(outerNormGamma) : nil, dbeta: bb ? grad(outerNormBeta) : nil,
+                          dout: dFinal, x: ws.hidden[config.layers], mean: ws.finalMean, rstd: ws.finalRstd,
+                          gamma: value(outerNormGamma), n: outRows, dim: H)
+        // With LoRA only, layer 0 needs no input gradient (its LoRA gradient comes from dqkv).
+        let needEmbeddingGradient = trainBackbone
+        batch.lengths.withUnsafeBufferPointer { lengths in
+        batch.featurePositions.withUnsafeBufferPointer { featurePositions in
+            for l in stride(from: config.layers - 1, through: 0, by: -1) {
+                let pruned = lastPruned && l == config.layers - 1
+                gpt2BlockBackward(l, ws: ws, lengths: lengths.baseAddress!,
+                                  queryPositions: pruned ? featurePositions.baseAddress! : nil,
+                                  training: training, needInputGradient: l > 0 || needEmbeddingGradient)
+                swap(&ws.gradOut, &ws.gradIn)  // this block's input gradient is the next one's output gradient
+            }
+        }}
+        guard needEmbeddingGradient else { return }
+        // h⁰ = dropout(embedding sum): the sum's gradient is h⁰'s through the same mask.
+        if training && config.embeddingDropout > 0 {
+            applyDropout(ws.gradOut, mask: ws.embeddingMask, count: N * H, scale: T(1 / (1 - config.embeddingDropout)))
+        }
+        ws.embeddingGradient.update(from: ws.gradOut, count: N * H)
+        scatterEmbeddingGradient(batch, ws: ws)
+    }
+
+    /// Backward of one block: ws.gradOut (rows of hidden[l+1]) → ws.gradIn (N, H) = dL/dhidden[l]
+    /// (written only when `needInputGradient`). ws.gradOut is used as scratch.
+    private func gpt2BlockBackward(_ l: Int, ws: Workspace<T>, lengths: UnsafePointer<Int32>,
+                                   queryPositions: UnsafePointer<Int32>?, training: Bool, needInputGradient: Bool) {
+        let o = layerOffsets[l], a = ws.layers[l]
+        let B = ws.batch, T_ = ws.seqLen, H = config.hidden, I = config.intermediate
+        let N = B * T_
+        let rows = queryPositions == nil ? N : B
+        let x = ws.hidden[l]
+        let bb = trainBackbone
+        let residualDrop = training && config.hiddenDropout > 0
+        let residualScale = T(1 / (1 - config.hiddenDropout))
+        // out = h + MLP(h): h gets dOut directly and through the MLP and ln_2.
+        let dOut = ws.gradOut, dH = ws.gradResidual, dNormed = ws.gradNormed
+        dH.update(from: dOut, count: rows * H)
+        if residualDrop { applyDropout(dOut, mask: a.mask2, count: rows * H, scale: residualScale) }
+        ws.gradFfnAct.update(repeating: 0, count: rows * I)
+        linearBackward(dx: ws.gradFfnAct, ldx: I, dw: bb ? grad(o.ffnOutWeight) : nil, db: bb ? grad(o.ffnOutBias) : nil,
+                       dy: dOut, ldy: H, x: a.ffnAct, w: value(o.ffnOutWeight), n: rows, inDim: I, outDim: H, ones: ws.ones)
+        ws.gradFfnPre.update(repeating: 0, count: rows * I)
+        activationBackward(dx: ws.gradFfnPre, dout: ws.gradFfnAct, x: a.ffnPre, count: rows * I, config.activation)
+        dNormed.update(repeating: 0, count: rows * H)
+        linearBackward(dx: dNormed, ldx: H, dw: bb ? grad(o.ffnInWeight) : nil, db: bb ? grad(o.ffnInBias) : nil,
+                       dy: ws.gradFfnPre, ldy: I, x: a.normed2, w: value(o.ffnInWeight), n: rows, inDim: H, outDim: I, ones: ws.ones)
+        layerNormBackward(dx: dH, dgamma: bb ? grad(o.norm2Gamma) : nil, dbeta: bb ? grad(o.norm2Beta) : nil,
+                          dout: dNormed, x: a.residual1, mean: a.mean2, rstd: a.rstd2,
+                          gamma: value(o.norm2Gamma), n: rows, dim: H)
+        // h = x + attention: x gets dH directly (compact rows scatter back to their tokens).
+        let dx = ws.gradIn
+        if needInputGradient {
+            dx.update(repeating: 0, count: N * H)
+            for r in 0..<rows {
+                let row = queryPositions.map { r * T_ + Int($0[r]) } ?? r
+                let dst = dx + row * H, src = dH + r * H
+                for j in 0..<H { dst[j] += src[j] }
+            }
+        }
+        if residualDrop { applyDropout(dH, mask: a.mask1, count: rows * H, scale: residualScale) }
+        ws.gradContext.update(repeating: 0, count: rows * H)
+        linearBackward(dx: ws.gradContext, ldx: H, dw: bb ? grad(o.outWeight) : nil, db: bb ? grad(o.outBias) : nil,
+                       dy: dH, ldy: H, x: a.context, w: value(o.outWeight), n: rows, inDim: H, outDim: H, ones: ws.ones)
+        // Causal attention → fused q, k, v gradient.
+        ws.gradQKV.update(repeating: 0, count: N * 3 * H)
+        let shape = AttentionShape(batch: B, seqLen: T_, hidden: H, heads: config.heads, causal: true)
+        let attentionDrop = training && config.attentionDropout > 0
+        attentionBackward(dqkv: ws.gradQKV, dctx: ws.gradContext, probs: a.probs,
+                          dropMask: attentionDrop ? UnsafePointer(a.attentionMask) : nil,
+                          dropScale: T(1 / (1 - config.attentionDropout)), qkv: a.qkv, lengths: lengths,
+                          queryPositions: queryPositions, shape: shape)
+        // c_attn (+ LoRA) read a = ln_1(x): dL/da, then through ln_1 into dx.
+        if needInputGradient { dNormed.update(repeating: 0, count: N * H) }
+        if let lora {
+            for (i, target) in lora.targets.enumerated() where trainLoRA || needInputGradient {
+                // With frozen LoRA factors the gradient still flows through them into a.
+                loraBackward(da: trainLoRA ? grad(o.loraA[i]) : ws.scratchLoRA,
+                             db: trainLoRA ? grad(o.loraB[i]) : ws.scratchLoRA,
+                             dx: needInputGradient ? dNormed : nil, dtmp: ws.gradLoRATmp,
+                             dy: ws.gradQKV + target.block * H, ldy: 3 * H, tmp: a.loraTmp[i], x: a.normed1,
+                             a: value(o.loraA[i]), b: value(o.loraB[i]), n: N, inDim: H, outDim: H,
+                             rank: lora.rank, scaling: T(lora.scaling))
+            }
+        }
+        linearBackward(dx: needInputGradient ? dNormed : nil, ldx: H, dw: bb ? grad(o.qkvWeight) : nil,
+                       db: bb ? grad(o.qkvBias) : nil, dy: ws.gradQKV, ldy: 3 * H, x: a.normed1, w: value(o.qkvWeight),
+                       n: N, inDim: H, outDim: 3 * H, ones: ws.ones)
+        // needInputGradient is false only for layer 0 with a frozen backbone (no ln_1 gradient either).
+        if needInputGradient {
+            layerNormBackward(dx: dx, dgamma: bb ? grad(o.norm1Gamma) : nil, dbeta: bb ? grad(o.norm1Beta) : nil,
+                              dout: dNormed, x: x, mean: a.mean1, rstd: a.rstd1,
+                              gamma: value(o.norm1Gamma), n: N, dim: H)
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import XCTest
+@testable import Distributed
+@testable import Model
+
+/// Training runs on a tiny random BERT and a small synthetic data set, through the CLI under
+/// mpirun (the way users run it).
+final class TrainingTests: XCTestCase {
+    var work: URL!
+    var model: URL!
+    var data: (train: URL, validation: URL, test: URL)!
+
+    override func setUpWithError() throws {
+        work = try TinyFixtures.temporaryDirectory("train")
+        model = work.appendingPathComponent("model")
+        try TinyFixtures.writeModel(to: model)
+        data = try TinyFixtures.writeData(to: work)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: work)
+    }
+
+    private func train(np: Int, method: String, out: String, _ extra: [String] = [], timeout: Double = 120) throws -> URL {
+        let dir = work.appendingPathComponent(out)
+        let r = try MPILauncher.run(np: np, ["train", "--method", method, "--out", dir.path, "--quiet"]
+                                        + TinyFixtures.dataArguments(model: model, data: data) + extra, timeout: timeout)
+        assertSucceeded(r, "train \(method) np=\(np)")
+        return dir
+    }
+
+    private func stepLosses(_ dir: URL) throws -> [Double] {
+        try String(contentsOf: dir.appendingPathComponent("steps.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { line in
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+                return object["loss"] as! Double
+            }
+    }
+
+    private func metrics(_ dir: URL) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("metrics.json"))) as! [String: Any]
+    }
+
+    /// np = 2 with global batch 8 follows np = 1 with batch 8 step by step (dropout off):
+    /// the same examples form each global batch, and the averaged gradient is the same mean.
+    func testTwoRanksFollowOneRankStepByStep() throws {
+        let common = ["--epochs", "4", "--batch-size", "8", "--dropout", "0", "--lr", "1e-2", "--seed", "5"]
+        let one = try stepLosses(train(np: 1, method: "ft", out: "ft-np1", common))
+        let two = try stepLosses(train(np: 2, method: "ft", out: "ft-np2", common))
+        XCTAssertEqual(one.count, 20)  // 40 examples / 8 per step × 4 epochs
+        XCTAssertEqual(one.count, two.count)
+        for (step, (a, b)) in zip(one, two).enumerated() {
+            XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a), "step \(step + 1)")
+        }
+        // The loss actually moves (the comparison is not between constants).
+        XCTAssertGreaterThan(abs(one.first! - one.last!), 1e-3)
+    }
+
+    /// Three ranks (global batch 6) follow one rank for LP-LoRA too.
+    func testThreeRanksFollowOneRankWithLPLoRA() throws {
+        let common = ["--epochs", "3", "--batch-size", "6", "--dropout", "0", "--lr", "5e-3", "--max-train", "36"]
+        let one = try stepLosses(train(np: 1, method: "lp-lora", out: "lora-np1", common))
+        let three = try stepLosses(train(np: 3, method: "lp-lora", out: "lora-np3", common))
+        XCTAssertEqual(one.count, 18)
+        for (step, (a, b)) in zip(one, three).enumerated() {
+            XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a), "step \(step + 1)")
+        }
+    }
+
+    /// LP-FT's training stage starts from exactly the LP head (the LP run's head, bit for bit).
+    func testLPFTStartsFromTheLPHead() throws {
+        let lp = try train(np: 2, method: "lp", out: "lp", ["--batch-size", "8"])
+        let lpft = try train(np: 2, method: "lp-ft", out: "lpft", ["--batch-size", "8", "--epochs", "1"])
+        let lpHead = try SafetensorsFile(url: lp.appendingPathComponent("head.safetensors"))
+        let startHead = try SafetensorsFile(url: lpft.appendingPathComponent("lp_head.safetensors"))
+        XCTAssertEqual(try lpHead.floats("weight"), try startHead.floats("weight"))
+        XCTAssertEqual(try lpHead.floats("bias"), try startHead.floats("bias"))
+        let norms = try metrics(lpft)["head_norm"] as! [String: Any]
+        XCTAssertEqual(norms["after_lp"] as? Double, norms["start_of_training"] as? Double)
+        // LP grows the head far beyond its N(0, 0.02²) initialisation.
+        XCTAssertGreaterThan(norms["after_lp"] as! Double, 3 * (norms["init"] as! Double))
+    }
+
+    /// The metrics file carries the paper's measurements in the documented shape.
+    func testMetricsFileShape() throws {
+        let dir = try train(np: 1, method: "lp-ft", out: "shape", ["--epochs", "2", "--batch-size", "8",
+                                                                   "--ood", "again=\(data.test.path)"])
+        let m = try metrics(dir)
+        let eval = m["eval"] as! [String: [String: Any]]
+        XCTAssertEqual(Set(eval.keys), ["validation", "test", "again"])
+        for key in ["accuracy", "f1", "mcc", "ece", "mce", "brier", "nll", "ece_ts", "mce_ts", "brier_ts", "nll_ts", "temperature"] {
+            XCTAssertNotNil(eval["test"]?[key] as? Double, key)
+        }
+        // The OOD copy of the test file gives the test metrics.
+        XCTAssertEqual(eval["again"]?["accuracy"] as? Double, eval["test"]?["accuracy"] as? Double)
+        let heads = m["head_norm"] as! [String: Any]
+        XCTAssertEqual((heads["per_epoch"] as! [Double]).count, 2)
+        for key in ["init", "after_lp", "final"] { XCTAssertNotNil(heads[key] as? Double, key) }
+        let features = m["features"] as! [String: Any]
+        XCTAssertGreaterThan(features["diff"] as! Double, 0)
+        XCTAssertNotNil((m["timing"] as! [String: Any])["phases"])
+        let history = try String(contentsOf: dir.appendingPathComponent("history.jsonl"), encoding: .utf8)
+        XCTAssertEqual(history.split(separator: "\n").count, 2)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as! [String: Any]
+        XCTAssertEqual(config["worldSize"] as? Int, 1)
+        XCTAssertNotNil(config["gitCommit"] as? String)
+    }
+
+    /// A run killed part-way and resumed ends with the same metrics as an uninterrupted run.
+    func testKilledRunResumesToTheSameResult() throws {
+        let args = ["--epochs", "30", "--batch-size", "4", "--max-train", "40"]
+        let full = try train(np: 2, method: "lp-ft", out: "full", args)
+        let partialDir = work.appendingPathComponent("partial")
+        let running = try MPILauncher.start(np: 2, ["train", "--method", "lp-ft", "--out", partialDir.path, "--quiet"]
+                                                + TinyFixtures.dataArguments(model: model, data: data) + args)
+        let marker = partialDir.appendingPathComponent("checkpoints/epoch-2/COMPLETE")
+        while !FileManager.default.fileExists(atPath: marker.path) && running.process.isRunning {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        running.kill()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: partialDir.appendingPathComponent("metrics.json").path),
+                       "the run finished before it could be killed; make it longer")
+        let resumed = try MPILauncher.run(np: 2, ["train", "--method", "lp-ft", "--out", partialDir.path, "--quiet", "--resume"]
+                                              + TinyFixtures.dataArguments(model: model, data: data) + args, timeout: 120)
+        assertSucceeded(resumed, "resume")
+        let a = try metrics(full), b = try metrics(partialDir)
+        for key in ["eval", "head_norm", "features", "best_epoch", "linear_probe"] {
+            XCTAssertEqual(try JSONSerialization.data(withJSONObject: [a[key]!], options: .sortedKeys),
+                           try JSONSerialization.data(withJSONObject: [b[key]!], options: .sortedKeys), key)
+        }
+        XCTAssertEqual(try stepLosses(full), try stepLosses(partialDir))
+    }
+
+    /// LoRA trains only the adapter and the head: the backbone stays bit-identical.
+    func testLoRALeavesBaseWeightsBitIdentical() throws {
+        let comm = try Communicator.world()
+        let task = try TaskData.loadGeneric(train: data.train, validation: data.validation, test: data.test,
+                                            ood: [], spec: GenericTableSpec())
+        let config = TrainingConfig(method: .lora, modelDirectory: model.path, outputDirectory: work.appendingPathComponent("lora").path,
+                                    data: "tiny", epochs: 2, batchSize: 8, learningRate: 1e-2)
+        let trainer = try Trainer(comm: comm, config: config, task: task, progress: false)
+        try trainer.run()
+        let pretrained = try SafetensorsFile(url: model.appendingPathComponent("model.safetensors"))
+        for entry in trainer.model.parameters.entries where entry.group == .backbone {
+            XCTAssertEqual(Array(trainer.model.parameters.values[entry.range]), try pretrained.floats(entry.name), entry.name)
+        }
+        // …while the adapter did move (B starts at zero).
+        let b = trainer.model.parameters.entry("encoder.layer.0.attention.self.query.lora_B")!
+        XCTAssertTrue(trainer.model.parameters.values[b.range].contains { $0 != 0 })
+    }
+
+    /// Bad input stops every rank quickly with a message that names the problem.
+    func testBadInputsStopEveryRankWithAClearMessage() throws {
+        // An unknown label in the test file: file:line and the known classes.
+        let bad = work.appendingPathComponent("bad-test.csv")
+        try "text,label\n\"fine film\",pos\n\"odd one\",meh\n".write(to: bad, atomically: true, encoding: .utf8)
+        var r = try MPILauncher.run(np: 2, ["train", "--method", "ft", "--out", work.appendingPathComponent("x").path,
+                                            "--model", model.path, "--train", data.train.path, "--test", bad.path], timeout: 60)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("bad-test.csv:3"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("meh"), r.stderr)
+        XCTAssertLessThan(r.seconds, 30)
+        // A global batch that the ranks cannot share.
+        r = try MPILauncher.run(np: 2, ["train", "--method", "ft", "--out", work.appendingPathComponent("y").path, "--batch-size", "3"]
+                                    + TinyFixtures.dataArguments(model: model, data: data), timeout: 60)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--batch-size 3 is not divisible by the 2 ranks"), r.stderr)
+        // A model directory without config.json.
+        r = try MPILauncher.run(np: 2, ["train", "--method", "ft", "--out", work.appendingPathComponent("z").path,
+                                        "--model", work.path, "--train", data.train.path, "--test", data.test.path], timeout: 60)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("no config.json"), r.stderr)
+        // An unknown method (argument parsing, before MPI starts).
+        r = try MPILauncher.run(np: 2, ["train", "--method", "sgd", "--out", "/tmp/never"], timeout: 60)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("sgd"), r.stderr)
+        // A corrupt weights file.
+        let corrupt = work.appendingPathComponent("corrupt")
+        try FileManager.default.createDirectory(at: corrupt, withIntermediateDirectories: true)
+        for name in ["config.json", "vocab.txt"] {
+            try FileManager.default.copyItem(at: model.appendingPathComponent(name), to: corrupt.appendingPathComponent(name))
+        }
+        try Data("not a safetensors file".utf8).write(to: corrupt.appendingPathComponent("model.safetensors"))
+        r = try MPILauncher.run(np: 2, ["train", "--method", "ft", "--out", work.appendingPathComponent("w").path,
+                                        "--model", corrupt.path, "--train", data.train.path, "--test", data.test.path], timeout: 60)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("model.safetensors"), r.stderr)
+        XCTAssertLessThan(r.seconds, 30)
+    }
+}
