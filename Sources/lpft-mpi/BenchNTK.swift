@@ -22,8 +22,8 @@ struct BenchNTK: RankCommand {
     var classes = 2
     @Option(help: "Built-in task the examples come from.")
     var task = "sentiment-ood"
-    @Option(help: "Model directory; default: the fetched all-MiniLM-L6-v2.")
-    var model: String?
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var job: JobOptions
     @Option(help: "Memory per rank.")
     var memoryBudget = "4GiB"
     @Flag(help: "Print one JSON object {\"rows\": [...]}.")
@@ -44,9 +44,12 @@ struct BenchNTK: RankCommand {
             throw ValidationError("--sizes must list positive numbers and --classes must be ≥ 1")
         }
         guard let budget = parseByteCount(memoryBudget) else { throw ValidationError("--memory-budget must be a size such as 4GiB") }
-        guard let directory = model.map({ URL(fileURLWithPath: $0) }) ?? AssetLocator.defaultModel(),
-              let root = AssetLocator.dataRoot(), let builtin = BuiltinTask(rawValue: task) else {
-            throw ValidationError("needs the fetched model and data (scripts/fetch-assets.sh) and a built-in --task")
+        let directory = try model.resolve()
+        guard let builtin = BuiltinTask(rawValue: task) else {
+            throw ValidationError("unknown --task \(task); built-in tasks: \(BuiltinTask.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let root = AssetLocator.dataRoot() else {
+            throw ValidationError("the built-in data sets are not set up; run: bash scripts/setup.sh")
         }
         let data = try TaskData.load(builtin, dataRoot: root)
         var rows: [Row] = []

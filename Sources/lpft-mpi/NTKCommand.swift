@@ -8,23 +8,25 @@ struct NTKCommand: RankCommand {
         commandName: "ntk",
         abstract: "The empirical NTK and its two parts, computed across ranks and written by rank 0.",
         discussion: """
-            Writes into --out: pte.npy, fte.npy, ntk.npy (train×train, (N·C)², float64) and, with eval
-            examples, pte_eval.npy, fte_eval.npy, ntk_eval.npy ((M·C)×(N·C)); rows example-major
-            (row i·C + c); kernel.json (row order, ids, labels, digests, plan, analysis, timings).
-              P = (φφᵀ + 1) ⊗ I_C      F = G·Gᵀ, g_ic = ∂(V_c·φ(x_i))/∂θ      NTK = P + F
-            θ = all backbone parameters (head excluded), or the LoRA factors for lora/lp-lora.
-            The word-embedding share is exact (sparse rows of each example's tokens) unless
-            --embedding-sample F asks for the paper's sampled estimate.
-            Partial sums are checkpointed in --out/checkpoint after every parameter chunk; the
+            Rank 0 writes into --out float64 .npy files, rows example-major (i·C + c):
+              pte.npy, fte.npy, ntk.npy                 train × train, (N·C) × (N·C)
+              pte_eval.npy, fte_eval.npy, ntk_eval.npy  eval × train, (M·C) × (N·C)
+              kernel.json   row order, ids, labels, digests, plan, analysis, timings
+            P = (φφᵀ + 1) ⊗ I_C,  F = G·Gᵀ with g_ic = ∂(V_c·φ(x_i))/∂θ,  NTK = P + F;
+            θ = the backbone (head excluded), or the LoRA factors (lora, lp-lora).
+            The word-embedding share is exact (sparse rows of each example's tokens)
+            unless --embedding-sample F asks for the paper's sampled estimate.
+            Partial sums are checkpointed in --out/checkpoint after every chunk; the
             same command after a kill resumes and writes identical matrices.
-              lpft-mpi ntk --task sentiment-ood --eval-split test --head head.safetensors --out ntk/
-              scripts/launch -np 2 lpft-mpi ntk --examples train.jsonl --head head.safetensors --out ntk/
+              lpft-mpi ntk --task sentiment-ood --eval-split test \\
+                --head runs/lpft/lp_head.safetensors --out ntk/
+              scripts/launch -np 2 lpft-mpi ntk --examples a.jsonl --method ft --out ntk/
             """)
 
     @Option(help: "Output folder.")
     var out: String
-    @Option(help: "Model directory (config.json, model.safetensors, tokenizer); default: the fetched all-MiniLM-L6-v2.")
-    var model: String?
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var job: JobOptions
 
     @Option(help: "Built-in task (\(BuiltinTask.allCases.map(\.rawValue).joined(separator: ", "))).")
     var task: String?
@@ -49,8 +51,8 @@ struct NTKCommand: RankCommand {
     var head: String?
     @Option(help: "Head as training starts FT: ft, lora (initial head from --seed), lp-ft, lp-lora (the LP head).")
     var method: String?
-    @Option(help: "Seed of the initial head and LoRA factors (--method ft, lora).")
-    var seed: UInt64 = 0
+    @Option(help: "Seed of the initial head and LoRA factors (--method ft, lora; as `train --seed`).")
+    var seed: UInt64 = 1001
     @Option(help: "Parameters θ of F: backbone or lora (default: from --method, else backbone).")
     var parameters: String?
     @Option(help: "LoRA rank (LoRA kernels).")
@@ -111,9 +113,7 @@ struct NTKCommand: RankCommand {
 
     /// The settings from the flags (every rank builds the same ones).
     func makeSettings() throws -> NTKSettings {
-        guard let modelDirectory = model.map({ URL(fileURLWithPath: $0) }) ?? AssetLocator.defaultModel() else {
-            throw ValidationError("no --model given and the default model is not fetched; run scripts/fetch-assets.sh or pass --model DIR")
-        }
+        let modelDirectory = try model.resolve()
         var train: [Example], eval: [Example] = [], probe: [Example]? = nil
         var classNames: [String]? = nil, description: String
         if let task {
@@ -121,7 +121,7 @@ struct NTKCommand: RankCommand {
                 throw ValidationError("unknown --task \(task); known: \(BuiltinTask.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             guard let root = AssetLocator.dataRoot() else {
-                throw ValidationError("the data sets are not fetched; run scripts/fetch-assets.sh (or set LPFT_ASSETS)")
+                throw ValidationError("the built-in data sets are not set up; run: bash scripts/setup.sh")
             }
             let data = try TaskData.load(builtin, dataRoot: root)
             classNames = data.classNames

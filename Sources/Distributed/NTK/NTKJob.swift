@@ -37,8 +37,96 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         self.comm = comm
     }
 
+    /// What every rank has loaded and checked before the plan.
+    struct Setup {
+        var config: EncoderConfig
+        var maxLength: Int
+        var model: SequenceClassifier<T>
+        var head: LinearHead
+        var headSource: String
+        var classes: Int
+        var parameterSet: NTKParameterSet
+        /// The dense Jacobian's arena range: the backbone after the word table, or the LoRA factors.
+        var parameterRange: Range<Int>
+        var modelDigest: FNV1a64, headDigest: FNV1a64, exampleDigest: FNV1a64
+    }
+
     func execute() throws -> NTKReport? {
         let startTime = ProcessStats.now()
+        comm.stallContext = "ntk: set-up"
+        let setup = try prepare()
+        let plan = try makePlan(setup)
+        let engine = try makeEngine(setup, plan)
+        let (sums, firstChunk) = try computeChunks(setup, plan, engine)
+        let N = settings.train.count, M = settings.eval.count, C = setup.classes
+        let matrices = sums.map { NTKMatrices(sums: $0, trainCount: N, evalCount: M, classes: C, hidden: setup.config.hidden) }
+
+        var step: (before: [Double], after: [Double], stepSize: Double)? = nil
+        if settings.analyze {
+            comm.stallContext = "ntk: one-step check"
+            let labels = settings.train.map(\.label)
+            step = try timings.time("one_step") {
+                try oneStep(model: setup.model, plan: plan, batches: engine.trainBatches, labels: labels,
+                            parameterSet: setup.parameterSet) { before in
+                    // η so that the largest predicted logit change is 0.01 (unless given).
+                    let delta = KernelAnalysis.residuals(logits: before, labels: labels, classes: C)
+                    let unit = KernelAnalysis.apply(matrices!.ntkTrain, rows: N * C, columns: N * C, delta).map { $0 / Double(N) }
+                    let largest = unit.map(abs).max() ?? 0
+                    return settings.stepSize ?? (largest > 0 ? 0.01 / largest : 1)
+                }
+            }
+        }
+
+        // Every rank's timings, memory and speed; gathered before rank 0's analysis and writing
+        // so that no rank waits on them (the other ranks are done).
+        comm.stallContext = "ntk: statistics"
+        var mine = timings
+        for (i, s) in engine.timings.seconds.enumerated() { mine.seconds[i] += s }
+        let gramRate = engine.gram.seconds > 0 ? engine.gram.flops / engine.gram.seconds / 1e9 : 0
+        let stats = try comm.gatherv(mine.seconds + [ProcessStats.peakResidentMiB(), gramRate, engine.gram.flops])
+        guard comm.isRoot, let stats, let matrices else { return nil }
+
+        var analysis: NTKReport.Analysis? = nil
+        if let step {
+            analysis = try timings.time("analysis") {
+                try Self.analyze(matrices, step: step, labels: settings.train.map(\.label),
+                                 evalLabels: settings.eval.map(\.label), classes: C, epsilon: Double(T.ulpOfOne))
+            }
+        }
+        var files: [String: String] = [:]
+        if let out = settings.outputDirectory {
+            files = try timings.time("write") { try Self.write(matrices, trainRows: N * C, evalRows: M * C, to: out) }
+        }
+        var report = makeReport(setup, plan, analysis: analysis, files: files)
+        let width = NTKTimings.phases.count + 3
+        var slowest: [String: Double] = [:]
+        for (i, phase) in NTKTimings.phases.enumerated() {
+            // Rank 0's analysis and writing happened after the gather: take its own values.
+            let own = phase == "analysis" || phase == "write" ? timings.seconds[i] : 0
+            slowest[phase] = max(own, (0..<comm.size).map { stats[$0 * width + i] }.max() ?? 0)
+        }
+        report.run = NTKReport.RunInfo(timings: slowest, totalSeconds: ProcessStats.now() - startTime,
+                                       peakRssMib: (0..<comm.size).map { stats[$0 * width + width - 3] },
+                                       gramGflops: (0..<comm.size).map { stats[$0 * width + width - 2] },
+                                       gramFlops: (0..<comm.size).map { stats[$0 * width + width - 1] }.reduce(0, +),
+                                       resumedFromChunk: firstChunk)
+        if let out = settings.outputDirectory {
+            let url = out.appendingPathComponent("kernel.json")
+            do {
+                try report.encoded().write(to: url, options: .atomic)
+            } catch {
+                throw NTKError.invalidSetting("cannot write \(url.path): \(error.localizedDescription)")
+            }
+            NTKCheckpointStore(directory: out.appendingPathComponent("checkpoint")).remove()
+        }
+        return report
+    }
+
+    // MARK: Phases
+
+    /// Loads the model and head, checks labels and settings, and checks that every rank sees
+    /// the same model, head and examples.
+    func prepare() throws -> Setup {
         let directory = settings.modelDirectory
         let config = try EncoderConfig.load(directory: directory)
         let maxLength = settings.maxLength ?? min(128, config.maxSequenceLength)
@@ -100,73 +188,84 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         model.trainLoRA = parameterSet == .lora
         model.skipWordEmbeddingGradient = true
 
-        // Every rank must compute the same thing.
         let modelDigest = Self.modelDigest(model)
-        var headHash = FNV1a64()
-        headHash.update(head.weight)
-        headHash.update(head.bias)
-        var exampleHash = FNV1a64()
+        var headDigest = FNV1a64()
+        headDigest.update(head.weight)
+        headDigest.update(head.bias)
+        var exampleDigest = FNV1a64()
         for e in allExamples {
-            Array("\(e.id)\u{1}\(e.text)\u{1}\(e.textPair ?? "")\u{1}\(e.label)\u{2}".utf8).withUnsafeBytes { exampleHash.update($0) }
+            Array("\(e.id)\u{1}\(e.text)\u{1}\(e.textPair ?? "")\u{1}\(e.label)\u{2}".utf8).withUnsafeBytes { exampleDigest.update($0) }
         }
-        let local = [modelDigest.value, headHash.value, exampleHash.value].map { Int64(bitPattern: $0) }
+        let local = [modelDigest.value, headDigest.value, exampleDigest.value].map { Int64(bitPattern: $0) }
         let all = try comm.allgatherv(local)
         for r in 0..<comm.size where Array(all[(3 * r)..<(3 * r + 3)]) != Array(all[0..<3]) {
             throw NTKError.mismatchAcrossRanks("the model, head or example digests (rank \(r) differs from rank 0)")
         }
-
-        // The plan.
-        let N = settings.train.count, M = settings.eval.count, C = classes, H = config.hidden
-        let scalarBytes = MemoryLayout<T>.size
         // The dense backbone: everything after the word table (the first tensor of every family).
         let parameterRange = parameterSet == .backbone
             ? (model.wordEmbeddingTable.range.upperBound..<model.parameters.range(of: [.backbone]).upperBound)
             : model.parameters.range(of: [.lora])
+        return Setup(config: config, maxLength: maxLength, model: model, head: head, headSource: headSource, classes: classes,
+                     parameterSet: parameterSet, parameterRange: parameterRange, modelDigest: modelDigest,
+                     headDigest: headDigest, exampleDigest: exampleDigest)
+    }
+
+    /// The plan: what besides the Jacobian slabs a rank holds is estimated from the sizes
+    /// (parameter and gradient arenas, rank 0's kernel matrices, tile sums, saved boundary
+    /// gradients, 256 MiB for everything else); the slabs get the rest of the budget.
+    func makePlan(_ setup: Setup) throws -> NTKPlan {
+        let N = settings.train.count, M = settings.eval.count, C = setup.classes, H = setup.config.hidden
+        let scalarBytes = MemoryLayout<T>.size
         let ownRowsMax = ((N + comm.size - 1) / comm.size + (M + comm.size - 1) / comm.size) * C
         let kernelBytes = 8 * (N * C * N * C + M * C * N * C)
-        let fixedBytes = 2 * scalarBytes * model.parameters.count + 8 * kernelBytes + 8 * ownRowsMax * N * C
-            + scalarBytes * ownRowsMax * maxLength * H + (256 << 20)
-        let plan = try NTKPlan.make(worldSize: comm.size, classes: C, trainCount: N, evalCount: M,
-                                    parameters: parameterRange, parameterSet: parameterSet, scalarBytes: scalarBytes,
-                                    memoryBudgetBytes: settings.memoryBudgetBytes, fixedBytes: fixedBytes,
-                                    threads: Parallel.threads, chunkParameters: settings.chunkParameters,
-                                    slabWidth: settings.slabWidth)
+        let fixedBytes = 2 * scalarBytes * setup.model.parameters.count + 8 * kernelBytes + 8 * ownRowsMax * N * C
+            + scalarBytes * ownRowsMax * setup.maxLength * H + (256 << 20)
+        return try NTKPlan.make(worldSize: comm.size, classes: C, trainCount: N, evalCount: M,
+                                parameters: setup.parameterRange, parameterSet: setup.parameterSet, scalarBytes: scalarBytes,
+                                memoryBudgetBytes: settings.memoryBudgetBytes, fixedBytes: fixedBytes,
+                                threads: Parallel.threads, chunkParameters: settings.chunkParameters,
+                                slabWidth: settings.slabWidth)
+    }
 
-        // This rank's examples, tokenised.
-        let tokenizer = try loadTokenizer(directory: directory)
+    /// The engine of this rank with its examples tokenised.
+    func makeEngine(_ setup: Setup, _ plan: NTKPlan) throws -> NTKEngine<T> {
+        let tokenizer = try loadTokenizer(directory: settings.modelDirectory)
         func encode(_ examples: ArraySlice<Example>) throws -> [Encoding] {
             try examples.map { e in
-                let encoding = tokenizer.encode(e.text, pair: e.textPair, maxLength: maxLength)
+                let encoding = tokenizer.encode(e.text, pair: e.textPair, maxLength: setup.maxLength)
                 do {
-                    try TokenBatch([encoding], config: config).validate(config)
+                    try TokenBatch([encoding], config: setup.config).validate(setup.config)
                 } catch {
                     throw NTKError.invalidSetting("example \(e.id): \(describe(error))")
                 }
                 return encoding
             }
         }
-        let ownTrain = try encode(settings.train[plan.trainExamples(of: comm.rank)])
-        let ownEval = try encode(settings.eval[plan.evalExamples(of: comm.rank)])
+        return NTKEngine<T>(comm: comm, model: setup.model, plan: plan,
+                            train: try encode(settings.train[plan.trainExamples(of: comm.rank)]),
+                            eval: try encode(settings.eval[plan.evalExamples(of: comm.rank)]))
+    }
 
-        // Resume from a checkpoint when one exists.
-        let trainRows = N * C, evalRows = M * C
-        let planDigest = try Self.planDigest(plan: plan, model: modelDigest, head: headHash, examples: exampleHash,
-                                             maxLength: maxLength, settings: settings)
+    /// Resumes from a checkpoint when one exists, then computes the remaining chunks. Rank 0
+    /// returns the finished sums (nil elsewhere) and every rank the first chunk computed here.
+    func computeChunks(_ setup: Setup, _ plan: NTKPlan, _ engine: NTKEngine<T>) throws -> (NTKPartialSums?, Int) {
+        let trainRows = plan.trainCount * plan.classes, evalRows = plan.evalCount * plan.classes
+        let H = setup.config.hidden
+        let digest = try Self.planDigest(plan: plan, model: setup.modelDigest, head: setup.headDigest,
+                                         examples: setup.exampleDigest, maxLength: setup.maxLength, settings: settings).hex
         let store = settings.outputDirectory.map { NTKCheckpointStore(directory: $0.appendingPathComponent("checkpoint")) }
         var sums: NTKPartialSums? = nil
         if comm.isRoot {
-            sums = try store?.load(planDigest: planDigest.hex, trainRows: trainRows, evalRows: evalRows,
-                                   trainCount: N, evalCount: M, hidden: H)
+            sums = try store?.load(planDigest: digest, trainRows: trainRows, evalRows: evalRows,
+                                   trainCount: plan.trainCount, evalCount: plan.evalCount, hidden: H)
                 ?? NTKPartialSums(chunksDone: 0, trainTrain: [Double](repeating: 0, count: trainRows * trainRows),
                                   evalTrain: [Double](repeating: 0, count: evalRows * trainRows),
                                   trainFeatures: [], evalFeatures: [])
         }
         let firstChunk = Int(try comm.broadcast([Int64(sums?.chunksDone ?? 0)])[0])
-
-        // The chunks.
-        let engine = NTKEngine<T>(comm: comm, model: model, plan: plan, train: ownTrain, eval: ownEval)
         let killAfter = ProcessInfo.processInfo.environment[NTKJob.killAfterChunkVariable].flatMap { Int($0) }
         for k in firstChunk..<plan.chunkCount {
+            comm.stallContext = "ntk: chunk \(k + 1) of \(plan.chunkCount)"
             let result = try engine.run(chunk: k)
             if k == firstChunk {
                 let trainFeatures = try comm.gatherv(engine.trainFeatures)
@@ -194,102 +293,52 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
             sums!.chunksDone = k + 1
             if let store {
                 try timings.time("checkpoint") {
-                    try store.save(sums!, planDigest: planDigest.hex, trainRows: trainRows, evalRows: evalRows, hidden: H)
+                    try store.save(sums!, planDigest: digest, trainRows: trainRows, evalRows: evalRows, hidden: H)
                 }
                 if killAfter == k { kill(getpid(), SIGKILL) }
             }
         }
+        return (sums, firstChunk)
+    }
 
-        // Rank 0: the full matrices.
-        var matrices: NTKMatrices? = nil
-        if comm.isRoot, let sums {
-            matrices = NTKMatrices(sums: sums, trainCount: N, evalCount: M, classes: C, hidden: H)
+    /// Writes pte.npy, fte.npy, ntk.npy and, with eval rows, the *_eval files; returns their names.
+    static func write(_ matrices: NTKMatrices, trainRows: Int, evalRows: Int, to out: URL) throws -> [String: String] {
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        var outputs = [("pte", matrices.pteTrain, [trainRows, trainRows]), ("fte", matrices.fteTrain, [trainRows, trainRows]),
+                       ("ntk", matrices.ntkTrain, [trainRows, trainRows])]
+        if evalRows > 0 {
+            outputs += [("pte_eval", matrices.pteEval, [evalRows, trainRows]), ("fte_eval", matrices.fteEval, [evalRows, trainRows]),
+                        ("ntk_eval", matrices.ntkEval, [evalRows, trainRows])]
         }
-
-        var analysis: NTKReport.Analysis? = nil
-        if settings.analyze {
-            let labels = settings.train.map(\.label)
-            let step = try timings.time("one_step") {
-                try oneStep(model: model, plan: plan, batches: engine.trainBatches, labels: labels,
-                            parameterSet: parameterSet) { before in
-                    // η so that the largest predicted logit change is 0.01 (unless given).
-                    let delta = KernelAnalysis.residuals(logits: before, labels: labels, classes: C)
-                    let unit = KernelAnalysis.apply(matrices!.ntkTrain, rows: trainRows, columns: trainRows, delta)
-                        .map { $0 / Double(N) }
-                    let largest = unit.map(abs).max() ?? 0
-                    return settings.stepSize ?? (largest > 0 ? 0.01 / largest : 1)
-                }
-            }
-            if comm.isRoot, let step, let matrices {
-                analysis = try timings.time("analysis") {
-                    try Self.analyze(matrices, step: step, labels: labels, evalLabels: settings.eval.map(\.label),
-                                     classes: C, epsilon: Double(T.ulpOfOne))
-                }
-            }
-        }
-
-        // Outputs.
         var files: [String: String] = [:]
-        if comm.isRoot, let matrices, let out = settings.outputDirectory {
-            try timings.time("write") {
-                try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-                var outputs = [("pte", matrices.pteTrain, [trainRows, trainRows]), ("fte", matrices.fteTrain, [trainRows, trainRows]),
-                               ("ntk", matrices.ntkTrain, [trainRows, trainRows])]
-                if M > 0 {
-                    outputs += [("pte_eval", matrices.pteEval, [evalRows, trainRows]),
-                                ("fte_eval", matrices.fteEval, [evalRows, trainRows]),
-                                ("ntk_eval", matrices.ntkEval, [evalRows, trainRows])]
-                }
-                for (name, values, shape) in outputs {
-                    try NumpyFile.write(values, shape: shape, to: out.appendingPathComponent(name + ".npy"))
-                    files[name] = name + ".npy"
-                }
-            }
+        for (name, values, shape) in outputs {
+            try NumpyFile.write(values, shape: shape, to: out.appendingPathComponent(name + ".npy"))
+            files[name] = name + ".npy"
         }
+        return files
+    }
 
-        // Timings, memory and speed of every rank.
-        var mine = timings
-        for (i, s) in engine.timings.seconds.enumerated() { mine.seconds[i] += s }
-        let gramRate = engine.gram.seconds > 0 ? engine.gram.flops / engine.gram.seconds / 1e9 : 0
-        let stats = try comm.gatherv(mine.seconds + [ProcessStats.peakResidentMiB(), gramRate, engine.gram.flops])
-        guard comm.isRoot, let stats else { return nil }
-        let width = NTKTimings.phases.count + 3
-        var slowest: [String: Double] = [:]
-        for (i, phase) in NTKTimings.phases.enumerated() {
-            slowest[phase] = (0..<comm.size).map { stats[$0 * width + i] }.max() ?? 0
-        }
-        let run = NTKReport.RunInfo(timings: slowest, totalSeconds: ProcessStats.now() - startTime,
-                                    peakRssMib: (0..<comm.size).map { stats[$0 * width + width - 3] },
-                                    gramGflops: (0..<comm.size).map { stats[$0 * width + width - 2] },
-                                    gramFlops: (0..<comm.size).map { stats[$0 * width + width - 1] }.reduce(0, +),
-                                    resumedFromChunk: firstChunk)
-        let wordTable = model.wordEmbeddingTable.range.count
-        let report = NTKReport(
-            classes: C, classNames: settings.classNames, data: settings.dataDescription,
+    /// kernel.json's content (its `run` part is filled in by the caller).
+    func makeReport(_ setup: Setup, _ plan: NTKPlan, analysis: NTKReport.Analysis?, files: [String: String]) -> NTKReport {
+        let config = setup.config
+        return NTKReport(
+            classes: setup.classes, classNames: settings.classNames, data: settings.dataDescription,
             train: .init(ids: settings.train.map(\.id), labels: settings.train.map(\.label)),
-            eval: M > 0 ? .init(ids: settings.eval.map(\.id), labels: settings.eval.map(\.label)) : nil,
+            eval: settings.eval.isEmpty ? nil : .init(ids: settings.eval.map(\.id), labels: settings.eval.map(\.label)),
             files: files,
-            parameters: .init(set: parameterSet.rawValue, denseCount: parameterRange.count,
-                              wordEmbeddingCount: parameterSet == .backbone ? wordTable : 0,
-                              wordEmbedding: parameterSet == .lora ? "not differentiated (LoRA factors only)"
+            parameters: .init(set: setup.parameterSet.rawValue, denseCount: setup.parameterRange.count,
+                              wordEmbeddingCount: setup.parameterSet == .backbone ? setup.model.wordEmbeddingTable.range.count : 0,
+                              wordEmbedding: setup.parameterSet == .lora ? "not differentiated (LoRA factors only)"
                                   : settings.embeddingSample.map { "sampled: fraction \($0.fraction), seed \($0.seed), scaled by 1/fraction" }
                                   ?? "exact (sparse rows of each example's tokens)"),
-            model: .init(directory: directory.path, digest: modelDigest.hex, family: config.family.rawValue,
-                         layers: config.layers, hidden: H),
-            head: .init(source: headSource, digest: headHash.hex, weightNorm: head.weightNorm),
+            model: .init(directory: settings.modelDirectory.path, digest: setup.modelDigest.hex, family: config.family.rawValue,
+                         layers: config.layers, hidden: config.hidden),
+            head: .init(source: setup.headSource, digest: setup.headDigest.hex, weightNorm: setup.head.weightNorm),
             plan: .init(ranks: comm.size, chunks: plan.chunkCount, chunkParameters: (0..<plan.chunkCount).map { plan.chunk($0).count },
                         slabWidth: plan.slabWidth, memoryBudgetBytes: plan.memoryBudgetBytes,
-                        precision: settings.precision.rawValue, maxLength: maxLength),
-            analysis: analysis, run: run)
-        if let out = settings.outputDirectory {
-            do {
-                try report.encoded().write(to: out.appendingPathComponent("kernel.json"), options: .atomic)
-            } catch {
-                throw NTKError.invalidSetting("cannot write \(out.appendingPathComponent("kernel.json").path): \(error.localizedDescription)")
-            }
-            store?.remove()
-        }
-        return report
+                        precision: settings.precision.rawValue, maxLength: setup.maxLength),
+            analysis: analysis,
+            run: .init(timings: [:], totalSeconds: 0, peakRssMib: [], gramGflops: [], gramFlops: 0, resumedFromChunk: 0))
     }
 
     // MARK: Pieces
