@@ -404,8 +404,11 @@ public final class Trainer {
             let temperature = try TemperatureScaling.fit(logits: validationLogits, labels: validation.labels)
             func report(_ logits: [Float], _ labels: [Int]) throws -> SetMetrics {
                 let l = try Logits(logits, classes: C)
+                let reliability = Reliability(before: try ReliabilityDiagram(logits: l, labels: labels),
+                                              after: try ReliabilityDiagram(logits: l, labels: labels, temperature: temperature))
                 return SetMetrics(report: try CalibrationReport(logits: l, labels: labels, temperature: temperature),
-                                  meanLogitNorm: try FeatureStatistics.meanLogitNorm(l), examples: labels.count)
+                                  meanLogitNorm: try FeatureStatistics.meanLogitNorm(l), examples: labels.count,
+                                  reliability: reliability)
             }
             eval["validation"] = try report(validationOut.logits, validation.labels)
             eval["test"] = try report(testOut.logits, test.labels)
