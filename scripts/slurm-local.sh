@@ -15,6 +15,12 @@ conf="$state/slurm.conf"
 action=${1:-}
 
 die() { echo "slurm-local: $*" >&2; exit 1; }
+# The daemons started here must not inherit the caller's descriptors: a caller that waits for
+# EOF on one of them (as Foundation's Process does on Linux) would wait until the daemons end.
+for fd in /proc/$$/fd/*; do
+  fd=${fd##*/}
+  [[ $fd =~ ^[0-9]+$ ]] && (( fd > 2 && fd < 255 )) && eval "exec $fd>&-" 2>/dev/null || true
+done
 # Runs a Slurm client command against our configuration.
 sl() { SLURM_CONF="$conf" "$@"; }
 
@@ -48,9 +54,9 @@ start_munge() {
   chown munge:munge /run/munge /var/log/munge /var/lib/munge 2>/dev/null || true
   # munged writes its pid file in /run/munge; we copy it so `stop` ends only the one we started.
   if id munge >/dev/null 2>&1; then
-    runuser -u munge -- /usr/sbin/munged 2>"$state/munged.err" || die "munged did not start: $(cat "$state/munged.err")"
+    runuser -u munge -- /usr/sbin/munged </dev/null >/dev/null 2>"$state/munged.err" || die "munged did not start: $(cat "$state/munged.err")"
   else
-    /usr/sbin/munged --force 2>"$state/munged.err" || die "munged did not start: $(cat "$state/munged.err")"
+    /usr/sbin/munged --force </dev/null >/dev/null 2>"$state/munged.err" || die "munged did not start: $(cat "$state/munged.err")"
   fi
   [[ -f /run/munge/munged.pid ]] && cp /run/munge/munged.pid "$state/munged.pid"
   for _ in $(seq 50); do munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && return 0; sleep 0.1; done
@@ -117,9 +123,9 @@ start() {
   mkdir -p "$state"
   start_munge
   write_conf
-  /usr/sbin/slurmctld -f "$conf" -i 2>"$state/log/slurmctld.err" \
+  /usr/sbin/slurmctld -f "$conf" -i </dev/null >/dev/null 2>"$state/log/slurmctld.err" \
     || die "slurmctld did not start: $(cat "$state/log/slurmctld.err"; tail -5 "$state/log/slurmctld.log" 2>/dev/null)"
-  /usr/sbin/slurmd -f "$conf" 2>"$state/log/slurmd.err" \
+  /usr/sbin/slurmd -f "$conf" </dev/null >/dev/null 2>"$state/log/slurmd.err" \
     || die "slurmd did not start: $(cat "$state/log/slurmd.err"; tail -5 "$state/log/slurmd.log" 2>/dev/null)"
   wait_idle
   echo "slurm-local: node $(hostname -s) idle in partition debug; export SLURM_CONF=$conf"

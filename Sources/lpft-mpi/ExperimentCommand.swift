@@ -7,12 +7,12 @@ struct Experiment: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The main job: all five methods on one task, the NTK at the start of training, and the paper's report.",
         discussion: """
-            By default the paper in miniature (about 15 minutes on 2 cores): sentiment-ood, LP, FT,
-            LP-FT, LoRA and LP-LoRA, one seed, \(Defaults.quick.maxTrain.map(String.init) ?? "all") training and \(Defaults.quick.maxEval.map(String.init) ?? "all") evaluation
-            examples, \(Defaults.quick.epochs) epochs, the NTK on \(Defaults.quick.ntkExamples) examples, 2 ranks. --full runs the paper's
-            protocol: 5 seeds, 10 epochs, all data, 250-example NTK.
+            By default the paper in miniature (at most 15 minutes on 2 cores): sentiment-ood; LP, FT,
+            LP-FT, LoRA and LP-LoRA; one seed; \(Defaults.quick.maxTrain ?? 0) training and \(Defaults.quick.maxEval ?? 0) evaluation
+            examples; \(Defaults.quick.epochs) epochs; the NTK on \(Defaults.quick.ntkExamples) examples; 2 ranks.
+            --full runs the paper's protocol: 5 seeds, 10 epochs, all data, 250-example NTK.
             Writes into --out: sweep/ (manifest, runs, logs; an interrupted experiment resumes),
-            report.md with the tables and SVG plots, and prints the summary table.
+            report.md with the tables and SVG plots; prints the summary table.
               lpft-mpi experiment
               lpft-mpi experiment --full --ranks 2 --out experiment-full
             """)
@@ -121,7 +121,8 @@ struct Experiment: ParsableCommand {
     /// to runs/<id>/ntk/ where `lpft-mpi report` reads kernel.json. Runs the `ntk` subcommand
     /// when this binary has one; returns what it did.
     func runNTKStep(runs: [SweepRun], sweep: SweepDirectory, examples: Int, programs: SweepPrograms) throws -> String {
-        guard Self.binaryHasSubcommand("ntk", binary: programs.binary), let launcher = programs.launcher else {
+        guard LPFTMPI.configuration.subcommands.contains(where: { $0._commandName == "ntk" }),
+              let launcher = programs.launcher else {
             return "skipped: this lpft-mpi has no ntk command"
         }
         var done = 0
@@ -156,17 +157,5 @@ struct Experiment: ParsableCommand {
             done += 1
         }
         return "\(done) kernel(s) on \(examples) examples"
-    }
-
-    /// Whether `binary SUBCOMMAND --help` succeeds.
-    static func binaryHasSubcommand(_ name: String, binary: URL) -> Bool {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = [name, "--help"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return false }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
     }
 }

@@ -248,8 +248,17 @@ public struct SweepReport: Sendable {
 
     // MARK: Plots
 
-    /// A stable colour per group (by method, then variant).
-    private func color(_ index: Int) -> String { SVGChart.palette[index % SVGChart.palette.count] }
+    /// The same colour for a method in every plot; further variants of it take the next colours.
+    private func color(method: String, variant: Int = 0) -> String {
+        let index = TrainingMethod.allCases.map(\.rawValue).firstIndex(of: method) ?? TrainingMethod.allCases.count
+        return SVGChart.palette[(index + variant * TrainingMethod.allCases.count) % SVGChart.palette.count]
+    }
+
+    /// The colour of a group: its method's, shifted by the group's rank among that method's variants.
+    private func color(_ group: Group) -> String {
+        let variants = groups.filter { $0.task == group.task && $0.method == group.method }.map(\.variant)
+        return color(method: group.method, variant: variants.firstIndex(of: group.variant) ?? 0)
+    }
 
     private var tasks: [String] {
         var tasks: [String] = []
@@ -262,14 +271,14 @@ public struct SweepReport: Sendable {
     public func headNormCharts() -> [(name: String, chart: SVGChart)] {
         tasks.compactMap { task in
             var chart = SVGChart(title: "Head norm during training — \(task)", xLabel: "epoch", yLabel: "‖V‖_F")
-            for (index, g) in groups.filter({ $0.task == task }).enumerated() {
+            for g in groups where g.task == task {
                 let curves = g.runs.map { run -> [Double] in
                     [run.metrics.head_norm.start_of_training ?? run.metrics.head_norm.`init`] + run.metrics.head_norm.per_epoch
                 }
                 let length = curves.map(\.count).min() ?? 0
                 guard length > 1 else { continue }
                 let points = (0..<length).map { e in (x: Double(e), y: Statistic(curves.map { $0[e] }).mean) }
-                chart.series.append(.init(name: g.label, points: points, color: color(index)))
+                chart.series.append(.init(name: g.label, points: points, color: color(g)))
             }
             return chart.series.isEmpty ? nil : ("head_norm-\(Self.fileName(task))", chart)
         }
@@ -282,16 +291,19 @@ public struct SweepReport: Sendable {
         chart.xScale = .log
         var byLabel: [String: [(x: Double, y: Double)]] = [:]
         var order: [String] = []
+        var methodOf: [String: String] = [:]
         for g in groups where g.method != TrainingMethod.lp.rawValue {
             let label = tasks.count > 1 ? "\(g.task): \(g.method)" : g.method
             for run in g.runs {
                 let x = run.metrics.head_norm.start_of_training ?? run.metrics.head_norm.`init`
-                if byLabel[label] == nil { order.append(label) }
+                if byLabel[label] == nil { order.append(label); methodOf[label] = g.method }
                 byLabel[label, default: []].append((x: x, y: run.metrics.features.diff))
             }
         }
         for (index, label) in order.enumerated() {
-            chart.series.append(.init(name: label, points: byLabel[label]!, style: .scatter, color: color(index)))
+            let variant = order[..<index].filter { methodOf[$0] == methodOf[label] }.count
+            chart.series.append(.init(name: label, points: byLabel[label]!, style: .scatter,
+                                      color: color(method: methodOf[label] ?? "", variant: variant)))
         }
         return chart.series.isEmpty ? nil : ("feature_change", chart)
     }
@@ -341,13 +353,13 @@ public struct SweepReport: Sendable {
             var chart = SVGChart(title: "Eigenvalues of \(Self.kernelLabel(k))", xLabel: "index", yLabel: "eigenvalue")
             chart.yScale = .log
             chart.width = 460
-            for (index, g) in withKernel.enumerated() {
+            for g in withKernel {
                 let spectra = g.runs.compactMap { $0.kernel?.kernels[k]?.topEigenvalues }.filter { !$0.isEmpty }
                 let length = spectra.map(\.count).min() ?? 0
                 guard length > 0 else { continue }
                 let points = (0..<length).map { i in (x: Double(i + 1), y: Statistic(spectra.map { $0[i] }).mean) }
                 let label = tasks.count > 1 ? "\(g.task): \(g.label)" : g.label
-                chart.series.append(.init(name: label, points: points, color: color(index)))
+                chart.series.append(.init(name: label, points: points, color: color(g)))
             }
             return chart
         }
