@@ -13,7 +13,7 @@ struct LPFTMPI: ParsableCommand {
               lpft-mpi info
               mpirun -np 2 lpft-mpi bench allreduce
             """,
-        subcommands: [Train.self, Info.self, Bench.self, SelfTest.self, Sweep.self, Report.self, Experiment.self])
+        subcommands: [Train.self, Embed.self, Tokenize.self, Info.self, Bench.self, SelfTest.self, Sweep.self, Report.self, Experiment.self])
 }
 
 /// A command that runs as one rank of an MPI job: errors on any rank stop every rank.

@@ -225,6 +225,15 @@ final class FamilyLoadingTests: XCTestCase {
             let difference = zip(Array(adapted.features), pretrained).map { abs($0 - $1) }.max() ?? 0
             XCTAssertGreaterThan(difference, 1e-3, "\(family): LoRA had no effect")
             assertClose(Array(adapted.features), Array(merged.features), rtol: 1e-10, atol: 1e-12, "\(family): LoRA vs merged weights")
+            // The library's merge gives the same weights as the hand-written one above.
+            let libraryMerged = adapted.mergedLoRA()
+            XCTAssertNil(libraryMerged.lora)
+            for e in merged.parameters.entries where e.group == .backbone {
+                assertClose(Array(libraryMerged.parameters.values[e.range]), Array(merged.parameters.values[e.range]),
+                            rtol: 1e-12, atol: 1e-14, "\(family): mergedLoRA \(e.name)")
+            }
+            libraryMerged.forward(batch)
+            assertClose(Array(libraryMerged.features), Array(adapted.features), rtol: 1e-10, atol: 1e-12, "\(family): mergedLoRA features")
         }
     }
 }

@@ -51,3 +51,28 @@ func loraBackward<T: ModelScalar>(da: UnsafeMutablePointer<T>, db: UnsafeMutable
                beta: 1, c: dx, ldc: inDim)
     }
 }
+
+extension SequenceClassifier {
+    /// The same function without adapters: a copy whose adapted projections absorb s·B·A
+    /// (W ← W + s·B·A), with every other tensor and the head copied.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func mergedLoRA() -> SequenceClassifier<T> {
+        let merged = SequenceClassifier<T>(config: config, classes: classes, lora: nil)
+        for e in merged.parameters.entries {
+            let source = parameters.entry(e.name)!
+            (merged.parameters.values.baseAddress! + e.offset).update(from: value(source.offset), count: e.count)
+        }
+        guard let lora else { return merged }
+        let H = config.hidden
+        for (l, o) in layerOffsets.enumerated() {
+            for (i, target) in lora.targets.enumerated() {
+                // Rows of the target inside the fused (3H, H) projection.
+                let w = merged.value(merged.layerOffsets[l].qkvWeight) + target.block * H * H
+                T.gemm(.none, .none, m: H, n: H, k: lora.rank, alpha: T(lora.scaling), a: value(o.loraB[i]), lda: lora.rank,
+                       b: value(o.loraA[i]), ldb: H, beta: 1, c: w, ldc: H)
+            }
+        }
+        return merged
+    }
+}

@@ -103,6 +103,7 @@ public final class SequenceClassifier<T: ModelScalar> {
     /// Overrides the dropout probabilities of the loaded configuration (hidden/head and attention).
     public func setDropout(hidden: Double, attention: Double) {
         config.hiddenDropout = hidden
+        config.embeddingDropout = hidden
         config.attentionDropout = attention
     }
 
