@@ -7,12 +7,14 @@ struct Experiment: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The main job: all five methods on one task, the NTK at the start of training, and the paper's report.",
         discussion: """
-            By default the paper in miniature (at most 15 minutes on 2 cores): sentiment-ood; LP, FT,
-            LP-FT, LoRA and LP-LoRA; one seed; \(Defaults.quick.maxTrain ?? 0) training and \(Defaults.quick.maxEval ?? 0) evaluation
-            examples; \(Defaults.quick.epochs) epochs; the NTK on \(Defaults.quick.ntkExamples) examples; 2 ranks.
-            --full runs the paper's protocol: 5 seeds, 10 epochs, all data, 250-example NTK.
-            Writes into --out: sweep/ (manifest, runs, logs; an interrupted experiment resumes),
-            report.md with the tables and SVG plots; prints the summary table.
+            By default the paper in miniature (at most 15 minutes on 2 cores):
+            sentiment-ood; LP, FT, LP-FT, LoRA and LP-LoRA; one seed;
+            \(Defaults.quick.maxTrain ?? 0) training and \(Defaults.quick.maxEval ?? 0) evaluation examples; \(Defaults.quick.epochs) epochs;
+            the NTK on \(Defaults.quick.ntkExamples) examples; 2 ranks. --full runs the paper's protocol:
+            5 seeds, 10 epochs, all data, 250-example NTK.
+            Writes into --out: sweep/ (manifest, runs, logs; an interrupted
+            experiment resumes), report.md with the tables and SVG plots; prints
+            the summary table.
               lpft-mpi experiment
               lpft-mpi experiment --full --ranks 2 --out experiment-full
             """)

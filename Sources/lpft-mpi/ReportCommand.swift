@@ -6,12 +6,14 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The paper's tables (mean ± std over seeds) and plots from sweeps or run folders.",
         discussion: """
-            Tables: accuracy per task × method (ID test and each OOD set), calibration before → after
-            temperature scaling, head norms, feature change Diff(F), NTK statistics (runs with
-            ntk/kernel.json), time. Standard deviations are sample ones (n − 1).
-            Writes into --out: report.md, one CSV per table, and SVG plots: head norm over training
-            per method, feature change against head norm, reliability diagrams before and after
-            temperature scaling, NTK eigenvalue spectra.
+            Tables: accuracy per task × method (ID test and each OOD set),
+            calibration before → after temperature scaling, head norms, feature
+            change Diff(F), NTK statistics (runs with ntk/kernel.json), time;
+            mean ± sample standard deviation (n − 1) over seeds.
+            Writes into --out: report.md, one CSV per table, and SVG plots: head
+            norm over training per method, feature change against head norm,
+            reliability diagrams before and after temperature scaling, NTK
+            eigenvalue spectra.
               lpft-mpi report sweeps/s1
               lpft-mpi report runs/ft runs/lp-ft --format csv --out report/
             """)

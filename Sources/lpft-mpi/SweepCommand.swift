@@ -9,7 +9,8 @@ struct Sweep: ParsableCommand {
         discussion: """
             lpft-mpi sweep plan grid.yaml --out sweeps/s1
             lpft-mpi sweep run sweeps/s1 --scheduler local --ranks 2
-            lpft-mpi sweep run sweeps/s1 --scheduler slurm --ranks 4 --max-concurrent 8 --time 2:00:00 --submit
+            lpft-mpi sweep run sweeps/s1 --scheduler slurm --ranks 4 \\
+                --max-concurrent 8 --time 2:00:00 --submit
             lpft-mpi sweep status sweeps/s1
             lpft-mpi report sweeps/s1
             """,
@@ -19,16 +20,19 @@ struct Sweep: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Expand a grid file (YAML or JSON) into SWEEPDIR/manifest.jsonl, one run per line.",
             discussion: """
-                A grid file:
-                  tasks: [sentiment-ood]            # or maps of data flags: {name: n, train: f, test: f, ood: [x=f]}
+                A grid file (a list is an axis; overrides are per method, null
+                removes a parameter; a task is a built-in name or a map of data flags
+                such as {name: n, train: f, test: f, ood: [x=f]}):
+                  tasks: [sentiment-ood]
                   methods: [lp, ft, lp-ft, lora, lp-lora]
                   seeds: [1001, 2002, 3003]
-                  parameters: {epochs: 10, batch-size: 16, lr: [1e-5, 5e-5]}   # a list is an axis
-                  overrides:                        # per method; null removes a parameter
+                  parameters: {epochs: 10, batch-size: 16, lr: [1e-5, 5e-5]}
+                  overrides:
                     lora: {lr: [5e-4, 1e-3]}
                     lp: {lr: null, epochs: null}
-                Each run's id is <task>-<method>-s<seed>-<hash of its train arguments>: the same
-                settings always get the same id, so re-planning keeps finished runs.
+                A run's id is <task>-<method>-s<seed>-<hash of its train arguments>:
+                the same settings always get the same id, so re-planning keeps
+                finished runs.
                 """)
 
         @Argument(help: "Grid file (.yaml, .yml or .json).")
@@ -52,15 +56,16 @@ struct Sweep: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a planned sweep: locally through mpirun, or as a Slurm job array.",
             discussion: """
-                Every run is `lpft-mpi train <its arguments> --out SWEEPDIR/runs/<id> --resume`, with
-                its output appended to SWEEPDIR/logs/<id>.log. A run whose metrics.json exists is
-                skipped, so running or submitting again resumes the sweep (a run killed part-way
-                continues from its last checkpoint). Checkpoints of finished runs are removed
-                unless --keep-checkpoints.
-                local: at most --parallel runs at once, each through scripts/launch on --ranks ranks;
-                  BLAS threads per rank = cores ÷ (ranks × parallel).
-                slurm: writes SWEEPDIR/sweep.sbatch (#SBATCH --array=0-(N-1)%K, --ntasks=R); --submit
-                  calls sbatch and prints the job id. Follow it with: lpft-mpi sweep status SWEEPDIR
+                Every run is `lpft-mpi train <its arguments> --out SWEEPDIR/runs/<id>
+                --resume`, its output appended to SWEEPDIR/logs/<id>.log. A run whose
+                metrics.json exists is skipped, so running or submitting again resumes
+                the sweep (a run killed part-way continues from its last checkpoint).
+                Checkpoints of finished runs are removed unless --keep-checkpoints.
+                local: at most --parallel runs at once, each through scripts/launch on
+                  --ranks ranks; BLAS threads per rank = cores / (ranks × parallel).
+                slurm: writes SWEEPDIR/sweep.sbatch (#SBATCH --array=0-(N-1)%K,
+                  --ntasks=R); --submit calls sbatch and prints the job id.
+                  Follow it with: lpft-mpi sweep status SWEEPDIR
                 """)
 
         enum Scheduler: String, ExpressibleByArgument, CaseIterable { case local, slurm }
@@ -86,7 +91,7 @@ struct Sweep: ParsableCommand {
         @Option(help: "slurm: CPUs per rank (BLAS threads).")
         var cpusPerTask = 1
         @Option(help: "slurm: how ranks start in the allocation: mpirun or srun (srun --mpi=pmix).")
-        var launch: String = "mpirun"
+        var launch: SlurmScript.Launcher = .mpirun
         @Flag(help: "slurm: submit the script with sbatch.")
         var submit = false
         @Flag(help: "Keep runs/<id>/checkpoints of finished runs (the full model and optimizer state).")
@@ -98,9 +103,6 @@ struct Sweep: ParsableCommand {
             }
             if scheduler == .slurm && (parallel != 1 || oversubscribe) {
                 throw ValidationError("--parallel and --oversubscribe go with --scheduler local (use --max-concurrent for Slurm)")
-            }
-            guard SlurmScript.Launcher(rawValue: launch) != nil else {
-                throw ValidationError("--launch must be mpirun or srun (got \(launch))")
             }
         }
 
@@ -123,7 +125,7 @@ struct Sweep: ParsableCommand {
                 }
             case .slurm:
                 let script = SlurmScript(ranks: ranks, maxConcurrent: maxConcurrent, cpusPerTask: cpusPerTask,
-                                         partition: partition, time: time, launcher: SlurmScript.Launcher(rawValue: launch)!,
+                                         partition: partition, time: time, launcher: launch,
                                          jobName: "lpft-" + sweep.url.lastPathComponent, keepCheckpoints: keepCheckpoints)
                 let url = try script.write(runs: runs, sweep: sweep, binary: programs.binary)
                 let complete = runs.filter { sweep.state(of: $0.id) == .complete }.count
@@ -161,3 +163,5 @@ func validateTrainArguments(_ runs: [SweepRun]) throws {
         }
     }
 }
+
+extension SlurmScript.Launcher: ExpressibleByArgument {}

@@ -47,7 +47,7 @@ public struct SweepReport: Sendable {
                     byVariant[variant, default: []].append(run)
                 }
                 for variant in order.sorted(by: Self.naturalOrder) {
-                    let members = byVariant[variant]!.sorted { $0.seed < $1.seed }
+                    let members = (byVariant[variant] ?? []).sorted { $0.seed < $1.seed }
                     groups.append(Group(task: task, method: method, variant: variant, runs: members))
                 }
             }
@@ -302,7 +302,7 @@ public struct SweepReport: Sendable {
         }
         for (index, label) in order.enumerated() {
             let variant = order[..<index].filter { methodOf[$0] == methodOf[label] }.count
-            chart.series.append(.init(name: label, points: byLabel[label]!, style: .scatter,
+            chart.series.append(.init(name: label, points: byLabel[label] ?? [], style: .scatter,
                                       color: color(method: methodOf[label] ?? "", variant: variant)))
         }
         return chart.series.isEmpty ? nil : ("feature_change", chart)

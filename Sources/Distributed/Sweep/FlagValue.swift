@@ -38,16 +38,6 @@ public enum FlagValue: Hashable, Sendable, Codable, CustomStringConvertible {
         }
     }
 
-    /// The value as canonical JSON (used for run ids).
-    var canonicalJSON: String {
-        switch self {
-        case let .text(s): return CanonicalJSON.quote(s)
-        case let .integer(i): return String(i)
-        case let .real(x): return x.description
-        case let .toggle(b): return b ? "true" : "false"
-        }
-    }
-
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let b = try? container.decode(Bool.self) { self = .toggle(b); return }
@@ -67,7 +57,7 @@ public enum FlagValue: Hashable, Sendable, Codable, CustomStringConvertible {
     }
 }
 
-/// JSON text with keys in sorted order and no spaces: equal content, equal bytes.
+/// JSON text without spaces: equal content, equal bytes.
 enum CanonicalJSON {
     static func quote(_ s: String) -> String {
         var out = "\""
@@ -83,11 +73,6 @@ enum CanonicalJSON {
             }
         }
         return out + "\""
-    }
-
-    /// {"key": value, ...} with sorted keys; values already canonical JSON.
-    static func object(_ members: [String: String]) -> String {
-        "{" + members.keys.sorted().map { quote($0) + ":" + members[$0]! }.joined(separator: ",") + "}"
     }
 
     static func array(_ items: [String]) -> String { "[" + items.joined(separator: ",") + "]" }

@@ -121,7 +121,7 @@ public struct SweepRun: Codable, Sendable, Equatable {
         }
         for flag in task.flags.keys.sorted() { for value in task.flags[flag] ?? [] { add(flag, value) } }
         arguments += ["--method", method.rawValue, "--seed", String(seed)]
-        for flag in parameters.keys.sorted() { add(flag, parameters[flag]!) }
+        for (flag, value) in parameters.sorted(by: { $0.key < $1.key }) { add(flag, value) }
         self.task = task.name
         self.method = method.rawValue
         self.seed = seed

@@ -138,6 +138,7 @@ public struct LocalSweepRunner {
 
     /// Runs one run to its end; returns its exit status (also written to logs/<id>.exit).
     func runOne(_ run: SweepRun) throws -> Int32 {
+        guard let launcher = programs.launcher else { throw SweepError.invalidOption("no launcher script; pass --launcher PATH") }
         let logURL = sweep.logURL(run.id)
         if !FileManager.default.fileExists(atPath: logURL.path) { _ = FileManager.default.createFile(atPath: logURL.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: logURL)
@@ -147,11 +148,11 @@ public struct LocalSweepRunner {
         let arguments = ["-np", String(ranks), "--", programs.binary.path, "train"] + run.arguments
             + ["--out", directory.path, "--resume"]
         let header = "== \(run.id): \(ranks) rank(s), \(threadsPerRank) thread(s) each, \(ISO8601DateFormatter().string(from: Date()))\n"
-            + "== \(programs.launcher!.path) \(arguments.joined(separator: " "))\n"
+            + "== \(launcher.path) \(arguments.joined(separator: " "))\n"
         handle.write(Data(header.utf8))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [programs.launcher!.path] + arguments
+        process.arguments = [launcher.path] + arguments
         // The child mpirun must not think it runs inside another MPI job.
         var environment = ProcessInfo.processInfo.environment.filter { key, _ in
             !(key.hasPrefix("OMPI_") || key.hasPrefix("PMIX_") || key.hasPrefix("OPAL_") || key.hasPrefix("ORTE_"))
@@ -164,7 +165,7 @@ public struct LocalSweepRunner {
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
         do { try process.run() } catch {
-            throw SweepError.launchFailed("cannot start \(programs.launcher!.path): \(error.localizedDescription)")
+            throw SweepError.launchFailed("cannot start \(launcher.path): \(error.localizedDescription)")
         }
         process.waitUntilExit()
         let status = process.terminationStatus
