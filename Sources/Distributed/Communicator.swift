@@ -89,6 +89,43 @@ public final class Communicator {
 
     public func barrier() throws { try Self.check(mpishim_barrier(), "MPI_Barrier") }
 
+    // MARK: Stall inspector
+
+    /// Seconds any MPI operation of this communicator may take; nil (the default) means no
+    /// deadline. When an operation runs past it, a background thread asks the other ranks
+    /// where they are, prints on stderr
+    /// `rank R: stall: <operation> #<n> at "<stallContext>" did not complete within S s; ranks not arrived: [..]`
+    /// with one line per missing rank (host, what it is doing or that it did not answer), and
+    /// stops the job with exit code `Communicator.stallExitCode`. Set it to the same value on
+    /// every rank; it is local (no communication), so it can also change around a phase that
+    /// legitimately keeps ranks waiting (see `withStallTimeout`).
+    public var stallTimeout: Double? {
+        get { let seconds = mpishim_stall_timeout(); return seconds > 0 ? seconds : nil }
+        set { mpishim_set_stall_timeout(newValue.map { $0.isFinite && $0 > 0 ? $0 : 0 } ?? 0) }
+    }
+
+    /// Where the program is, quoted in stall reports, e.g. "train: allreduce gradients, epoch 2
+    /// step 37". Callers set it before the collectives of each phase or step (cheap: a copy
+    /// under a lock, at most 159 bytes kept).
+    public var stallContext: String = "" {
+        didSet { mpishim_set_stall_context(stallContext) }
+    }
+
+    /// The exit code of a job stopped by the stall inspector.
+    public static let stallExitCode = Int32(MPISHIM_STALL_EXIT_CODE)
+
+    /// Number of collectives this rank has started (the `#n` of stall reports).
+    public var collectiveCount: Int64 { mpishim_collective_count() }
+
+    /// Runs `body` with another stall timeout (nil: none), then restores the previous one;
+    /// e.g. around a long rank-0-only phase that the other ranks wait out in a broadcast.
+    public func withStallTimeout<Result>(_ seconds: Double?, _ body: () throws -> Result) rethrows -> Result {
+        let previous = stallTimeout
+        stallTimeout = seconds
+        defer { stallTimeout = previous }
+        return try body()
+    }
+
     /// Prints `rank R: message` on stderr and stops every process of the job.
     public func abort(_ message: String, exitCode: Int32 = 1) -> Never {
         FileHandle.standardError.write(Data("rank \(rank): \(message)\n".utf8))

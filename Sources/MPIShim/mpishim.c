@@ -1,6 +1,8 @@
 /* MPIShim implementation: thin, checked wrappers over OpenMPI on MPI_COMM_WORLD.
- * Large counts are split into chunks of at most `chunk_limit` elements per MPI call. */
+ * Large counts are split into chunks of at most `chunk_limit` elements per MPI call.
+ * Every operation is bracketed by mpishim_stall_begin/end for the stall inspector (stall.c). */
 #include "mpishim.h"
+#include "stall.h"
 
 #include <limits.h>
 #include <mpi.h>
@@ -39,7 +41,9 @@ int mpishim_init(int *providedThreadLevel) {
     int flag = 0, provided = MPI_THREAD_SINGLE, rc;
     MPI_Initialized(&flag);
     if (!flag) {
-        rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+        /* MULTIPLE lets the stall inspector's thread talk to the other ranks while the main
+         * thread is inside a collective; FUNNELED (or more) is what the rest of the code needs. */
+        rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_MULTIPLE, &provided);
         if (rc != MPI_SUCCESS) return rc;
     } else {
         MPI_Query_thread(&provided);
@@ -49,12 +53,17 @@ int mpishim_init(int *providedThreadLevel) {
                              : provided == MPI_THREAD_FUNNELED ? 1
                              : provided == MPI_THREAD_SERIALIZED ? 2 : 3;
     }
-    return MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    rc = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    if (rc != MPI_SUCCESS) return rc;
+    return mpishim_stall_init(provided == MPI_THREAD_MULTIPLE);
 }
 
 int mpishim_is_initialized(void) { int f = 0; MPI_Initialized(&f); return f; }
 int mpishim_is_finalized(void) { int f = 0; MPI_Finalized(&f); return f; }
-int mpishim_finalize(void) { return MPI_Finalize(); }
+int mpishim_finalize(void) {
+    mpishim_stall_shutdown();
+    return MPI_Finalize();
+}
 
 int mpishim_rank(void) { int r = 0; MPI_Comm_rank(MPI_COMM_WORLD, &r); return r; }
 int mpishim_size(void) { int s = 1; MPI_Comm_size(MPI_COMM_WORLD, &s); return s; }
@@ -83,7 +92,12 @@ void mpishim_error_string(int code, char *buf, int len) {
 }
 
 double mpishim_wtime(void) { return MPI_Wtime(); }
-int mpishim_barrier(void) { return MPI_Barrier(MPI_COMM_WORLD); }
+int mpishim_barrier(void) {
+    mpishim_stall_begin("MPI_Barrier", 0, MPISHIM_BYTE, -1);
+    int rc = MPI_Barrier(MPI_COMM_WORLD);
+    mpishim_stall_end();
+    return rc;
+}
 void mpishim_abort(int exitCode) { MPI_Abort(MPI_COMM_WORLD, exitCode); exit(exitCode); }
 
 static int allreduce_op(void *buffer, int64_t count, int elementType, MPI_Op op) {
@@ -99,21 +113,30 @@ static int allreduce_op(void *buffer, int64_t count, int elementType, MPI_Op op)
     return MPI_SUCCESS;
 }
 
-int mpishim_allreduce_sum(void *b, int64_t c, int t) { return allreduce_op(b, c, t, MPI_SUM); }
-int mpishim_allreduce_max(void *b, int64_t c, int t) { return allreduce_op(b, c, t, MPI_MAX); }
-int mpishim_allreduce_min(void *b, int64_t c, int t) { return allreduce_op(b, c, t, MPI_MIN); }
+static int timed_allreduce(const char *name, void *buffer, int64_t count, int elementType, MPI_Op op) {
+    mpishim_stall_begin(name, count, elementType, -1);
+    int rc = allreduce_op(buffer, count, elementType, op);
+    mpishim_stall_end();
+    return rc;
+}
+
+int mpishim_allreduce_sum(void *b, int64_t c, int t) { return timed_allreduce("MPI_Allreduce(sum)", b, c, t, MPI_SUM); }
+int mpishim_allreduce_max(void *b, int64_t c, int t) { return timed_allreduce("MPI_Allreduce(max)", b, c, t, MPI_MAX); }
+int mpishim_allreduce_min(void *b, int64_t c, int t) { return timed_allreduce("MPI_Allreduce(min)", b, c, t, MPI_MIN); }
 
 int mpishim_bcast(void *buffer, int64_t count, int elementType, int root) {
     MPI_Datatype type = datatype_of(elementType);
     char *p = (char *)buffer;
     size_t unit = size_of(elementType);
-    for (int64_t done = 0; done < count;) {
+    mpishim_stall_begin("MPI_Bcast", count, elementType, -1);
+    int rc = MPI_SUCCESS;
+    for (int64_t done = 0; done < count && rc == MPI_SUCCESS;) {
         int64_t n = count - done < chunk_limit ? count - done : chunk_limit;
-        int rc = MPI_Bcast(p + (size_t)done * unit, (int)n, type, root, MPI_COMM_WORLD);
-        if (rc != MPI_SUCCESS) return rc;
+        rc = MPI_Bcast(p + (size_t)done * unit, (int)n, type, root, MPI_COMM_WORLD);
         done += n;
     }
-    return MPI_SUCCESS;
+    mpishim_stall_end();
+    return rc;
 }
 
 int mpishim_send(const void *buffer, int64_t count, int elementType, int dest, int tag) {
@@ -121,13 +144,15 @@ int mpishim_send(const void *buffer, int64_t count, int elementType, int dest, i
     const char *p = (const char *)buffer;
     size_t unit = size_of(elementType);
     int64_t done = 0;
+    int rc = MPI_SUCCESS;
+    mpishim_stall_begin("MPI_Send", count, elementType, dest);
     do { /* a zero-length message is still sent so the receiver's matching recv completes */
         int64_t n = count - done < chunk_limit ? count - done : chunk_limit;
-        int rc = MPI_Send(p + (size_t)done * unit, (int)n, type, dest, tag, MPI_COMM_WORLD);
-        if (rc != MPI_SUCCESS) return rc;
+        rc = MPI_Send(p + (size_t)done * unit, (int)n, type, dest, tag, MPI_COMM_WORLD);
         done += n;
-    } while (done < count);
-    return MPI_SUCCESS;
+    } while (done < count && rc == MPI_SUCCESS);
+    mpishim_stall_end();
+    return rc;
 }
 
 int mpishim_recv(void *buffer, int64_t count, int elementType, int source, int tag) {
@@ -135,14 +160,15 @@ int mpishim_recv(void *buffer, int64_t count, int elementType, int source, int t
     char *p = (char *)buffer;
     size_t unit = size_of(elementType);
     int64_t done = 0;
+    int rc = MPI_SUCCESS;
+    mpishim_stall_begin("MPI_Recv", count, elementType, source);
     do {
         int64_t n = count - done < chunk_limit ? count - done : chunk_limit;
-        int rc = MPI_Recv(p + (size_t)done * unit, (int)n, type, source, tag, MPI_COMM_WORLD,
-                          MPI_STATUS_IGNORE);
-        if (rc != MPI_SUCCESS) return rc;
+        rc = MPI_Recv(p + (size_t)done * unit, (int)n, type, source, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         done += n;
-    } while (done < count);
-    return MPI_SUCCESS;
+    } while (done < count && rc == MPI_SUCCESS);
+    mpishim_stall_end();
+    return rc;
 }
 
 /* True when every count and displacement fits one MPI call. */
@@ -154,9 +180,8 @@ static int fits_one_call(const int64_t *counts, const int64_t *displacements, in
 
 #define GATHER_TAG 7301
 
-int mpishim_gatherv(const void *sendBuffer, int64_t sendCount, void *recvBuffer,
-                    const int64_t *counts, const int64_t *displacements, int elementType,
-                    int root) {
+static int gatherv_op(const void *sendBuffer, int64_t sendCount, void *recvBuffer,
+                      const int64_t *counts, const int64_t *displacements, int elementType, int root) {
     int rank = mpishim_rank(), size = mpishim_size();
     MPI_Datatype type = datatype_of(elementType);
     size_t unit = size_of(elementType);
@@ -181,8 +206,17 @@ int mpishim_gatherv(const void *sendBuffer, int64_t sendCount, void *recvBuffer,
     return MPI_SUCCESS;
 }
 
-int mpishim_allgatherv(const void *sendBuffer, int64_t sendCount, void *recvBuffer,
-                       const int64_t *counts, const int64_t *displacements, int elementType) {
+int mpishim_gatherv(const void *sendBuffer, int64_t sendCount, void *recvBuffer,
+                    const int64_t *counts, const int64_t *displacements, int elementType,
+                    int root) {
+    mpishim_stall_begin("MPI_Gatherv", sendCount, elementType, -1);
+    int rc = gatherv_op(sendBuffer, sendCount, recvBuffer, counts, displacements, elementType, root);
+    mpishim_stall_end();
+    return rc;
+}
+
+static int allgatherv_op(const void *sendBuffer, int64_t sendCount, void *recvBuffer,
+                         const int64_t *counts, const int64_t *displacements, int elementType) {
     int size = mpishim_size();
     MPI_Datatype type = datatype_of(elementType);
     if (fits_one_call(counts, displacements, size)) {
@@ -195,7 +229,7 @@ int mpishim_allgatherv(const void *sendBuffer, int64_t sendCount, void *recvBuff
         return rc;
     }
     /* Large path: gather to rank 0, then broadcast each block (bcast chunks itself). */
-    int rc = mpishim_gatherv(sendBuffer, sendCount, recvBuffer, counts, displacements, elementType, 0);
+    int rc = gatherv_op(sendBuffer, sendCount, recvBuffer, counts, displacements, elementType, 0);
     if (rc != MPI_SUCCESS) return rc;
     size_t unit = size_of(elementType);
     for (int r = 0; r < size; r++) {
@@ -203,6 +237,14 @@ int mpishim_allgatherv(const void *sendBuffer, int64_t sendCount, void *recvBuff
         if (rc != MPI_SUCCESS) return rc;
     }
     return MPI_SUCCESS;
+}
+
+int mpishim_allgatherv(const void *sendBuffer, int64_t sendCount, void *recvBuffer,
+                       const int64_t *counts, const int64_t *displacements, int elementType) {
+    mpishim_stall_begin("MPI_Allgatherv", sendCount, elementType, -1);
+    int rc = allgatherv_op(sendBuffer, sendCount, recvBuffer, counts, displacements, elementType);
+    mpishim_stall_end();
+    return rc;
 }
 
 double mpishim_bench_allreduce_raw(float *buffer, int64_t count, int warmup, int iterations) {

@@ -20,6 +20,7 @@ struct BenchAllreduce: RankCommand {
             Each is measured twice, interleaved, and the faster run is kept.
             """)
 
+    @OptionGroup var job: JobOptions
     @Option(help: "Smallest message in bytes (power of two, ≥ 4).")
     var minBytes = 4
     @Option(help: "Largest message in bytes.")

@@ -15,6 +15,7 @@ struct BenchModel: RankCommand {
             with the same threads. Every rank runs the benchmark; rank 0 reports.
             """)
 
+    @OptionGroup var job: JobOptions
     @Option(help: "Examples per step.")
     var batch = 8
     @Option(help: "Tokens per example.")

@@ -14,6 +14,7 @@ struct Embed: RankCommand {
               lpft-mpi embed --input sentences.txt --pooling mean --normalize --json
             """)
 
+    @OptionGroup var job: JobOptions
     @OptionGroup var model: ModelOptions
     @Option(help: "Text file (one per line) or JSONL.")
     var input: String?

@@ -7,6 +7,7 @@ struct Info: RankCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the world (ranks, hosts), the MPI library and the BLAS set-up.")
 
+    @OptionGroup var job: JobOptions
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 

@@ -17,13 +17,18 @@ struct LPFTMPI: ParsableCommand {
 }
 
 /// A command that runs as one rank of an MPI job: errors on any rank stop every rank.
+/// A command that includes `@OptionGroup var job: JobOptions` gets them applied to the
+/// communicator (e.g. `--stall-timeout`) before `run(comm:)`.
 protocol RankCommand: ParsableCommand {
     func run(comm: Communicator) throws
 }
 
 extension RankCommand {
     func run() throws {
-        runJob { comm in try run(comm: comm) }
+        runJob { comm in
+            JobOptions.included(in: self)?.apply(to: comm)
+            try run(comm: comm)
+        }
     }
 }
 

@@ -17,9 +17,12 @@ struct SelfTestComm: RankCommand {
         discussion: """
             Every rank contributes integer-valued data of a different length, so each result is
             known exactly. --chunk-limit forces the chunked (large-count) code paths with small
-            buffers. --fail-rank/--fail-after make one rank throw inside an allreduce loop to
-            show that a failing rank stops the whole job.
+            buffers. --rounds N first runs N exact allreduce rounds (a long loop to pull cables or
+            kill hosts under). --fail-rank/--fail-after make one rank throw inside the allreduce
+            loop to show that a failing rank stops the whole job.
             """)
+
+    @OptionGroup var job: JobOptions
 
     @Option(help: "Largest element count per MPI call (default: INT_MAX).")
     var chunkLimit: Int64?
@@ -29,6 +32,12 @@ struct SelfTestComm: RankCommand {
     var failRank: Int?
     @Option(help: "Allreduce iterations before --fail-rank throws.")
     var failAfter = 3
+    @Option(help: "Exact allreduce rounds of --length floats to run before the other checks.")
+    var rounds = 0
+    @Option(help: .hidden)  // stall drill: this rank sleeps forever instead of entering a collective
+    var stallRank: Int?
+    @Option(help: .hidden)  // allreduce rounds before --stall-rank stops arriving
+    var stallAfter = 3
 
     struct Mismatch: Error, LocalizedError {
         let what: String
@@ -42,18 +51,15 @@ struct SelfTestComm: RankCommand {
             if !ok { throw Mismatch(what: what()) }
         }
 
-        if let failRank {
-            // Fault drill: every rank loops in allreduce; one rank throws part-way.
-            var x = [Float](repeating: 1, count: length)
-            for i in 0..<1_000_000 {
-                if r == failRank && i == failAfter {
-                    throw Mismatch(what: "injected failure on rank \(r) at allreduce iteration \(i)")
-                }
-                try comm.allreduceSum(&x)
-                for j in x.indices { x[j] = 1 }
-            }
+        for drillRank in [failRank, stallRank].compactMap({ $0 }) where !(0..<p).contains(drillRank) {
+            throw ValidationError("--fail-rank/--stall-rank \(drillRank) is not a rank of this job (0..<\(p)).")
+        }
+        if failRank != nil || stallRank != nil {
+            // Fault drills: every rank loops in allreduce until the injected fault stops the job.
+            try allreduceRounds(comm, count: 1_000_000)
             return
         }
+        if rounds > 0 { try allreduceRounds(comm, count: rounds) }
 
         // Allreduce: rank r holds (r+1)·(i mod 97) → sum = (i mod 97)·P(P+1)/2, exact in float.
         let tri = Double(p * (p + 1) / 2)
@@ -98,5 +104,30 @@ struct SelfTestComm: RankCommand {
         }
         try comm.barrier()
         printRoot(comm, "selftest comm: OK (ranks \(p), chunk limit \(comm.chunkLimit))")
+    }
+
+    /// `count` rounds of an exact float allreduce (rank r contributes r + 1 everywhere), with the
+    /// --fail-rank / --stall-rank faults injected. Rank 0 prints one line once the first round
+    /// completed, so a fault test knows the loop is running.
+    private func allreduceRounds(_ comm: Communicator, count: Int) throws {
+        let p = comm.size, r = comm.rank
+        let expected = Float(p * (p + 1) / 2)
+        var x = [Float](repeating: 0, count: length)
+        for round in 0..<count {
+            comm.stallContext = "selftest comm: allreduce round \(round)"
+            if r == failRank && round == failAfter {
+                throw Mismatch(what: "injected failure on rank \(r) at allreduce iteration \(round)")
+            }
+            if r == stallRank && round == stallAfter {
+                FileHandle.standardError.write(Data("rank \(r): stall drill: sleeping instead of entering allreduce round \(round)\n".utf8))
+                while true { Thread.sleep(forTimeInterval: 3600) }
+            }
+            for j in x.indices { x[j] = Float(r + 1) }
+            try comm.allreduceSum(&x)
+            guard x.allSatisfy({ $0 == expected }) else {
+                throw Mismatch(what: "allreduce round \(round): expected \(expected) everywhere")
+            }
+            if round == 0 { printRoot(comm, "selftest comm: allreduce rounds running (ranks \(p), \(length) floats)") }
+        }
     }
 }

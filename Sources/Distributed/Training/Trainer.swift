@@ -164,7 +164,8 @@ public final class Trainer {
             packed[C * H + C + 1] = probe.meanAccuracyPerStrength[probe.bestIndex]
             packed[C * H + C + 2] = Double(probe.iterations)
         }
-        packed = try comm.broadcast(packed, root: 0)
+        // Rank 0 fits alone while the others wait in this broadcast: no stall deadline here.
+        packed = try comm.withStallTimeout(nil) { try comm.broadcast(packed, root: 0) }
         let head = LinearHead(classes: C, dimension: H, weight: Array(packed[0..<(C * H)]),
                               bias: Array(packed[(C * H)..<(C * H + C)]))
         setHead(head)
@@ -256,6 +257,7 @@ public final class Trainer {
             for step in 0..<stepsPerEpoch {
                 let globalStep = epoch * stepsPerEpoch + step
                 let batchIndices = order[(step * micro)..<min(order.count, (step + 1) * micro)]
+                comm.stallContext = "\(useLoRA ? "LoRA" : "FT") epoch \(epoch + 1) step \(step + 1)"
                 model.zeroGradients()
                 model.forward(train.batch(batchIndices, config: model.config),
                               dropoutSeed: dropoutSeed(epoch: epoch, step: step))
@@ -290,6 +292,7 @@ public final class Trainer {
                                        epoch + 1, config.epochs, done, stepsPerEpoch, loss, perSecond, Self.duration(eta)))
             }
             let trainSeconds = Date().timeIntervalSince(epochStart)
+            comm.stallContext = "end of epoch \(epoch + 1): replica check, validation, checkpoint"
             try checkReplicasAgree(epoch: epoch, range: range)
             // Validation: accuracy picks the best epoch.
             let evalStart = Date()

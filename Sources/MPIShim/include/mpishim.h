@@ -72,6 +72,27 @@ int mpishim_allgatherv(const void *sendBuffer, int64_t sendCount, void *recvBuff
 int mpishim_send(const void *buffer, int64_t count, int elementType, int dest, int tag);
 int mpishim_recv(void *buffer, int64_t count, int elementType, int source, int tag);
 
+/* Stall inspector. Every operation above runs against a deadline once a timeout is set: a
+ * background thread watches the clock while the main thread is inside MPI. When an operation
+ * has not completed within the timeout, the thread asks every other rank (on a private
+ * communicator; needs MPI_THREAD_MULTIPLE, which mpishim_init requests) which operation it
+ * is in, prints on stderr
+ *   rank R: stall: <operation> #<n> at <context> did not complete within S s; ranks not arrived: [..]
+ * followed by one line per rank that did not arrive (its host and what it is doing, or that it
+ * did not answer), waits briefly so the other ranks can print theirs, and stops the job with
+ * MPI_Abort(MPISHIM_STALL_EXIT_CODE). A rank that is asked while outside that operation prints
+ * that it has not arrived. Collectives are numbered in call order (#n), the same on every rank.
+ * The fast path costs two clock reads and a few atomic stores per call. */
+enum { MPISHIM_STALL_EXIT_CODE = 124 };
+/* Seconds an operation may take; <= 0 turns the inspector off (the default). */
+void mpishim_set_stall_timeout(double seconds);
+double mpishim_stall_timeout(void);
+/* Free text naming where the program is (e.g. "train: allreduce gradients, epoch 2 step 37"),
+ * quoted in stall reports; copied, at most 159 bytes kept. */
+void mpishim_set_stall_context(const char *context);
+/* Number of collectives this rank has started. */
+int64_t mpishim_collective_count(void);
+
 /* Benchmark baseline with no Swift in the timed loop: `iterations` in-place float-sum
  * MPI_Allreduce calls of `count` elements after `warmup` untimed ones. Returns the mean
  * seconds per call on this rank, or a negative value if an MPI call failed. */

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# libFuzzer targets for the readers of untrusted files (Tests/Fuzz/Targets/*.swift):
+#   scripts/fuzz.sh list                      the targets
+#   scripts/fuzz.sh TARGET SECONDS [-opt=v…]  fuzz TARGET for SECONDS (extra libFuzzer options)
+#   scripts/fuzz.sh TARGET FILE…              run TARGET once on each FILE (reproduce a crash)
+#   scripts/fuzz.sh build [TARGET…]           build only
+# Each target is compiled with `swiftc -sanitize=fuzzer,address` against the Model module,
+# which is itself compiled with the same instrumentation into .build-fuzz/ (rebuilt when a
+# source under Sources/Model changes). Seeds: Tests/Fuzz/corpus/TARGET (committed, small);
+# inputs found while fuzzing go to .build-fuzz/corpus/TARGET, crashes to
+# .build-fuzz/artifacts/TARGET/. Exit status: 0 when no crash, 1 on a crash, 2 on misuse.
+# The last line of a fuzzing run reads:
+#   fuzz TARGET: N executions in S s, corpus C inputs, no crash
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$here"
+out="$here/.build-fuzz"
+
+# Targets and the modules they need (only Model so far). To add one (e.g. the sweep grid /
+# manifest reader): write Tests/Fuzz/Targets/NAME.swift defining `func fuzzOneInput(_ bytes: [UInt8])`,
+# put seeds in Tests/Fuzz/corpus/NAME/, and add NAME here; a target needing a module other
+# than Model also needs that module's build step in build_module below.
+declare -A target_modules=(
+  [safetensors]=Model
+  [wordpiece]=Model
+  [bytepair]=Model
+  [paper-formats]=Model
+  [generic-table]=Model
+)
+
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2; }
+die() { echo "fuzz: $*" >&2; exit 2; }
+
+blas_cflags=$(pkg-config --cflags openblas 2>/dev/null) || die "pkg-config cannot find openblas (run scripts/setup.sh)"
+blas_libs=$(pkg-config --libs openblas)
+flags=(-parse-as-library -sanitize=fuzzer,address -O -g -I "$here/Sources/COpenBLAS")
+for f in $blas_cflags; do flags+=(-Xcc "$f"); done
+
+# Builds module $1 as an instrumented static library with its .swiftmodule in $out/modules.
+build_module() {
+  local module=$1 lib="$out/modules/lib$1.a"
+  case "$module" in
+    Model) ;;
+    *) die "no build step for module $module" ;;
+  esac
+  mapfile -t sources < <(find "Sources/$module" -name '*.swift' | sort)
+  if [[ -f "$lib" ]] && [[ -z $(find "Sources/$module" -name '*.swift' -newer "$lib" | head -1) ]]; then return; fi
+  echo "fuzz: building instrumented $module (${#sources[@]} files)" >&2
+  mkdir -p "$out/modules"
+  swiftc "${flags[@]}" -wmo -module-name "$module" -emit-module -emit-module-path "$out/modules/$module.swiftmodule" \
+    -emit-library -static -o "$lib" "${sources[@]}" 2>&1 | grep -v 'warning: Cannot export local symbol' >&2 || true
+  [[ -f "$lib" ]] || die "building $module failed"
+}
+
+# Builds the fuzzer binary of target $1 into $out/bin/$1.
+build_target() {
+  local target=$1 source="Tests/Fuzz/Targets/$1.swift" binary="$out/bin/$1"
+  [[ -n "${target_modules[$target]:-}" && -f "$source" ]] || die "unknown target '$target' (scripts/fuzz.sh list)"
+  local modules=(${target_modules[$target]}) libs=()
+  for m in "${modules[@]}"; do build_module "$m"; libs+=("-l$m"); done
+  local inputs=("$source" Tests/Fuzz/FuzzSupport.swift) stale=0
+  for m in "${modules[@]}"; do inputs+=("$out/modules/lib$m.a"); done
+  for f in "${inputs[@]}"; do [[ -x "$binary" && "$binary" -nt "$f" ]] || stale=1; done
+  (( stale )) || return 0
+  echo "fuzz: building target $target" >&2
+  mkdir -p "$out/bin"
+  swiftc "${flags[@]}" -module-name "fuzz_${target//-/_}" -I "$out/modules" "$source" Tests/Fuzz/FuzzSupport.swift \
+    -L "$out/modules" "${libs[@]}" $blas_libs -o "$binary" 2>&1 | grep -v 'warning: Cannot export local symbol' >&2 || true
+  [[ -x "$binary" ]] || die "building target $target failed"
+}
+
+# Files the targets read besides their input.
+export LPFT_FUZZ_WORDPIECE_MODEL=${LPFT_FUZZ_WORDPIECE_MODEL:-$here/assets/models/all-MiniLM-L6-v2}
+export LPFT_FUZZ_BYTEPAIR_MODEL=${LPFT_FUZZ_BYTEPAIR_MODEL:-$here/Tests/ModelTests/Fixtures/tiny/tiny-roberta}
+# Swift's Foundation keeps a 4 KiB buffer when it maps an empty file: not ours to fix.
+export LSAN_OPTIONS="suppressions=$here/Tests/Fuzz/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+export OPENBLAS_NUM_THREADS=1
+
+[[ $# -ge 1 ]] || usage
+case "$1" in
+  list) printf '%s\n' "${!target_modules[@]}" | sort; exit 0 ;;
+  build)
+    shift
+    targets=("$@"); [[ ${#targets[@]} -gt 0 ]] || mapfile -t targets < <(printf '%s\n' "${!target_modules[@]}" | sort)
+    for t in "${targets[@]}"; do build_target "$t"; done
+    exit 0 ;;
+  -h|--help) usage ;;
+esac
+
+target=$1; shift
+[[ $# -ge 1 ]] || usage
+build_target "$target"
+binary="$out/bin/$target"
+
+if [[ ! "$1" =~ ^[0-9]+$ ]]; then
+  # Reproduce: run the inputs once each.
+  exec "$binary" -runs=1 "$@"
+fi
+
+seconds=$1; shift
+seeds="$here/Tests/Fuzz/corpus/$target"
+corpus="$out/corpus/$target"
+artifacts="$out/artifacts/$target"
+mkdir -p "$corpus" "$artifacts"
+[[ -d "$seeds" ]] || die "no seed corpus $seeds"
+log="$out/logs/$target-$(date +%Y%m%d-%H%M%S).log"
+mkdir -p "$out/logs"
+status=0
+"$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 \
+  -artifact_prefix="$artifacts/" "$@" "$corpus" "$seeds" >"$log" 2>&1 || status=$?
+executions=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo '?')
+elapsed=$(grep -oE '^Done [0-9]+ runs in [0-9]+ second' "$log" | grep -oE '[0-9]+ second' | grep -oE '[0-9]+' || echo "$seconds")
+inputs=$(find "$corpus" -type f | wc -l)
+if (( status != 0 )); then
+  tail -n 60 "$log" >&2
+  echo "fuzz $target: CRASH after $executions executions (log $log, input in $artifacts/)" >&2
+  exit 1
+fi
+echo "fuzz $target: $executions executions in $elapsed s, corpus $inputs inputs, no crash"
