@@ -7,3 +7,5 @@ cd "$here"
 bash scripts/setup.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 swift test -c release -Xswiftc -enable-testing "$@"
+# Short fuzzing pass over every reader (30 s per libFuzzer target from the committed seeds).
+bash scripts/fuzz-ci.sh 30

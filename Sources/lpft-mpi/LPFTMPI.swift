@@ -13,7 +13,8 @@ struct LPFTMPI: ParsableCommand {
               lpft-mpi info
               mpirun -np 2 lpft-mpi bench allreduce
             """,
-        subcommands: [Train.self, Embed.self, NTKCommand.self, Tokenize.self, Info.self, Bench.self, SelfTest.self])
+        subcommands: [Train.self, Embed.self, NTKCommand.self, Tokenize.self, Info.self, Bench.self, SelfTest.self,
+                      Sweep.self, Report.self, Experiment.self])
 }
 
 /// A command that runs as one rank of an MPI job: errors on any rank stop every rank.

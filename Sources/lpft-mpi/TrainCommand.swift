@@ -17,6 +17,7 @@ struct Train: RankCommand {
 
     @OptionGroup var data: DataOptions
     @OptionGroup var model: ModelOptions
+    @OptionGroup var job: JobOptions
     @Option(help: "lp, ft, lp-ft, lora or lp-lora.")
     var method: TrainingMethod
     @Option(help: "Output directory.")

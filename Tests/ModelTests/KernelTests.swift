@@ -181,7 +181,7 @@ final class KernelTests: XCTestCase {
         // Under 8 bytes it is plain FNV-1a 64 (standard test vectors); "abcdefghij" is one word
         // "abcdefgh" (little-endian) then the bytes "i", "j" (computed by hand in Python).
         func digest(_ text: String) -> UInt64 {
-            var hash = FNV1a64()
+            var hash = ParameterDigest()
             Array(text.utf8).withUnsafeBytes { hash.update($0) }
             return hash.value
         }

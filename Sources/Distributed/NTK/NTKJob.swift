@@ -48,7 +48,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         var parameterSet: NTKParameterSet
         /// The dense Jacobian's arena range: the backbone after the word table, or the LoRA factors.
         var parameterRange: Range<Int>
-        var modelDigest: FNV1a64, headDigest: FNV1a64, exampleDigest: FNV1a64
+        var modelDigest: ParameterDigest, headDigest: ParameterDigest, exampleDigest: ParameterDigest
     }
 
     func execute() throws -> NTKReport? {
@@ -189,10 +189,10 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         model.skipWordEmbeddingGradient = true
 
         let modelDigest = Self.modelDigest(model)
-        var headDigest = FNV1a64()
+        var headDigest = ParameterDigest()
         headDigest.update(head.weight)
         headDigest.update(head.bias)
-        var exampleDigest = FNV1a64()
+        var exampleDigest = ParameterDigest()
         for e in allExamples {
             Array("\(e.id)\u{1}\(e.text)\u{1}\(e.textPair ?? "")\u{1}\(e.label)\u{2}".utf8).withUnsafeBytes { exampleDigest.update($0) }
         }
@@ -351,9 +351,9 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
                           bias: (0..<C).map { Double(bias[$0]) })
     }
 
-    /// FNV-1a 64 of the backbone and LoRA values as float32 bytes (the same for both precisions).
-    static func modelDigest(_ model: SequenceClassifier<T>) -> FNV1a64 {
-        var hash = FNV1a64()
+    /// Digest of the backbone and LoRA values as float32 bytes (the same for both precisions).
+    static func modelDigest(_ model: SequenceClassifier<T>) -> ParameterDigest {
+        var hash = ParameterDigest()
         var buffer = [Float](repeating: 0, count: 1 << 16)
         let values = model.parameters.values.baseAddress!
         for range in [model.parameters.range(of: [.backbone]), model.parameters.range(of: [.lora])] {
@@ -369,15 +369,15 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
     }
 
     /// Digest of everything the partial sums depend on (a checkpoint is reused only when equal).
-    static func planDigest(plan: NTKPlan, model: FNV1a64, head: FNV1a64, examples: FNV1a64, maxLength: Int,
-                           settings: NTKSettings) throws -> FNV1a64 {
+    static func planDigest(plan: NTKPlan, model: ParameterDigest, head: ParameterDigest, examples: ParameterDigest, maxLength: Int,
+                           settings: NTKSettings) throws -> ParameterDigest {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         let data = try encoder.encode(NTKIdentity(plan: plan, model: model.hex, head: head.hex, examples: examples.hex,
                                                maxLength: maxLength, sample: settings.embeddingSample,
                                                precision: settings.precision.rawValue, lora: settings.lora,
                                                train: settings.train.count, eval: settings.eval.count))
-        var hash = FNV1a64()
+        var hash = ParameterDigest()
         data.withUnsafeBytes { hash.update($0) }
         return hash
     }

@@ -20,7 +20,7 @@ public struct NTKReport: Codable, Sendable {
     }
     public struct ModelInfo: Codable, Sendable {
         public var directory: String
-        /// FNV-1a 64 of the backbone (and LoRA) parameters as float32 bytes, in arena order.
+        /// `ParameterDigest` (FNV-1a over 64-bit words) of the backbone and LoRA values as float32 bytes, in arena order.
         public var digest: String
         public var family: String
         public var layers: Int
@@ -28,7 +28,7 @@ public struct NTKReport: Codable, Sendable {
     }
     public struct HeadInfo: Codable, Sendable {
         public var source: String
-        /// FNV-1a 64 of the float64 weight then bias.
+        /// `ParameterDigest` of the float64 weight then bias.
         public var digest: String
         /// ‖V‖_F (the paper's Norm(C)).
         public var weightNorm: Double

@@ -41,13 +41,28 @@ public struct SetMetrics: Codable, Sendable {
     public var ece_ts, mce_ts, brier_ts, nll_ts, temperature: Double
     public var mean_logit_norm: Double
     public var examples: Int
+    /// Reliability diagrams (15 bins) before and after temperature scaling; nil in runs
+    /// written before they were recorded.
+    public var reliability: Reliability?
 
-    init(report r: CalibrationReport, meanLogitNorm: Double, examples: Int) {
+    init(report r: CalibrationReport, meanLogitNorm: Double, examples: Int, reliability: Reliability? = nil) {
         accuracy = r.accuracy; f1 = r.f1; mcc = r.mcc; ece = r.ece; mce = r.mce; brier = r.brier; nll = r.nll
         ece_ts = r.eceScaled; mce_ts = r.mceScaled; brier_ts = r.brierScaled; nll_ts = r.nllScaled
         temperature = r.temperature
         mean_logit_norm = meanLogitNorm
         self.examples = examples
+        self.reliability = reliability
+    }
+}
+
+/// Reliability diagrams of one evaluation set at T = 1 and at the fitted temperature.
+public struct Reliability: Codable, Sendable {
+    public var before: ReliabilityDiagram
+    public var after: ReliabilityDiagram
+
+    public init(before: ReliabilityDiagram, after: ReliabilityDiagram) {
+        self.before = before
+        self.after = after
     }
 }
 

@@ -164,7 +164,8 @@ public final class Trainer {
             packed[C * H + C + 1] = probe.meanAccuracyPerStrength[probe.bestIndex]
             packed[C * H + C + 2] = Double(probe.iterations)
         }
-        packed = try comm.broadcast(packed, root: 0)
+        // Rank 0 fits alone while the others wait in this broadcast: no stall deadline here.
+        packed = try comm.withStallTimeout(nil) { try comm.broadcast(packed, root: 0) }
         let head = LinearHead(classes: C, dimension: H, weight: Array(packed[0..<(C * H)]),
                               bias: Array(packed[(C * H)..<(C * H + C)]))
         setHead(head)
@@ -256,6 +257,7 @@ public final class Trainer {
             for step in 0..<stepsPerEpoch {
                 let globalStep = epoch * stepsPerEpoch + step
                 let batchIndices = order[(step * micro)..<min(order.count, (step + 1) * micro)]
+                comm.stallContext = "\(useLoRA ? "LoRA" : "FT") epoch \(epoch + 1) step \(step + 1)"
                 model.zeroGradients()
                 model.forward(train.batch(batchIndices, config: model.config),
                               dropoutSeed: dropoutSeed(epoch: epoch, step: step))
@@ -290,6 +292,7 @@ public final class Trainer {
                                        epoch + 1, config.epochs, done, stepsPerEpoch, loss, perSecond, Self.duration(eta)))
             }
             let trainSeconds = Date().timeIntervalSince(epochStart)
+            comm.stallContext = "end of epoch \(epoch + 1): replica check, validation, checkpoint"
             try checkReplicasAgree(epoch: epoch, range: range)
             // Validation: accuracy picks the best epoch.
             let evalStart = Date()
@@ -404,8 +407,11 @@ public final class Trainer {
             let temperature = try TemperatureScaling.fit(logits: validationLogits, labels: validation.labels)
             func report(_ logits: [Float], _ labels: [Int]) throws -> SetMetrics {
                 let l = try Logits(logits, classes: C)
+                let reliability = Reliability(before: try ReliabilityDiagram(logits: l, labels: labels),
+                                              after: try ReliabilityDiagram(logits: l, labels: labels, temperature: temperature))
                 return SetMetrics(report: try CalibrationReport(logits: l, labels: labels, temperature: temperature),
-                                  meanLogitNorm: try FeatureStatistics.meanLogitNorm(l), examples: labels.count)
+                                  meanLogitNorm: try FeatureStatistics.meanLogitNorm(l), examples: labels.count,
+                                  reliability: reliability)
             }
             eval["validation"] = try report(validationOut.logits, validation.labels)
             eval["test"] = try report(testOut.logits, test.labels)

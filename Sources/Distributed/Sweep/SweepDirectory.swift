@@ -1,0 +1,116 @@
+import Foundation
+
+/// A sweep's folder:
+///
+///     SWEEPDIR/manifest.jsonl      one run per line (SweepRun), written by `sweep plan`
+///     SWEEPDIR/grid.<ext>          a copy of the grid file it came from
+///     SWEEPDIR/runs/<id>/          each run's `train --out` (complete iff metrics.json exists)
+///     SWEEPDIR/logs/<id>.log       each run's output (every attempt appended)
+///     SWEEPDIR/logs/<id>.exit      exit status of the run's last attempt
+///     SWEEPDIR/sweep.sbatch        the Slurm array script (`sweep run --scheduler slurm`)
+public struct SweepDirectory: Sendable {
+    public let url: URL
+
+    public init(_ url: URL) { self.url = url.standardizedFileURL }
+
+    public var manifestURL: URL { url.appendingPathComponent("manifest.jsonl") }
+    public var scriptURL: URL { url.appendingPathComponent("sweep.sbatch") }
+    public var logsURL: URL { url.appendingPathComponent("logs") }
+    public func runDirectory(_ id: String) -> URL { url.appendingPathComponent("runs").appendingPathComponent(id) }
+    public func logURL(_ id: String) -> URL { logsURL.appendingPathComponent("\(id).log") }
+    public func exitURL(_ id: String) -> URL { logsURL.appendingPathComponent("\(id).exit") }
+
+    /// Writes manifest.jsonl (and a copy of the grid file): the plan of a sweep. Run ids
+    /// depend only on each run's settings, so re-planning keeps completed runs valid.
+    @discardableResult
+    public func writePlan(_ runs: [SweepRun], gridFile: URL? = nil) throws -> URL {
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        try RunFiles.writeJSONLines(runs, to: manifestURL)
+        if let gridFile {
+            let copy = url.appendingPathComponent("grid." + (gridFile.pathExtension.isEmpty ? "yaml" : gridFile.pathExtension))
+            if copy.standardizedFileURL.path != gridFile.standardizedFileURL.path {
+                try RunFiles.writeAtomically(try Data(contentsOf: gridFile), to: copy)
+            }
+        }
+        return manifestURL
+    }
+
+    /// The runs of manifest.jsonl, in order.
+    public func readManifest() throws -> [SweepRun] {
+        guard let data = FileManager.default.contents(atPath: manifestURL.path) else {
+            throw SweepError.unreadable(path: manifestURL.path, reason: "no manifest; create one with: lpft-mpi sweep plan GRID --out \(url.path)")
+        }
+        let decoder = JSONDecoder()
+        var runs: [SweepRun] = []
+        for (index, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+            do { runs.append(try decoder.decode(SweepRun.self, from: Data(line.utf8))) } catch {
+                throw SweepError.invalidManifest(path: manifestURL.path, line: index + 1,
+                                                 message: "not a run record (\(error)); re-create it with lpft-mpi sweep plan")
+            }
+        }
+        guard !runs.isEmpty else {
+            throw SweepError.invalidManifest(path: manifestURL.path, line: 1, message: "no runs; re-create it with lpft-mpi sweep plan")
+        }
+        let ids = runs.map(\.id)
+        if Set(ids).count != ids.count {
+            throw SweepError.invalidManifest(path: manifestURL.path, line: 1, message: "run ids repeat; re-create it with lpft-mpi sweep plan")
+        }
+        return runs
+    }
+
+    /// Where a run stands.
+    public enum RunState: Equatable, Sendable {
+        /// metrics.json exists.
+        case complete
+        /// The last attempt ended without metrics.json (its exit status).
+        case failed(status: Int)
+        /// Not run yet, or running now.
+        case pending
+    }
+
+    public func state(of id: String) -> RunState {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: runDirectory(id).appendingPathComponent("metrics.json").path) { return .complete }
+        if let text = try? String(contentsOf: exitURL(id), encoding: .utf8),
+           let status = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            return .failed(status: status)
+        }
+        return .pending
+    }
+
+    /// One line per state, failed runs with their log paths.
+    public func statusSummary(_ runs: [SweepRun]) -> String {
+        var complete = 0, pending = 0
+        var failed: [String] = []
+        for run in runs {
+            switch state(of: run.id) {
+            case .complete: complete += 1
+            case .pending: pending += 1
+            case let .failed(status): failed.append("  \(run.id) (exit \(status)): \(logURL(run.id).path)")
+            }
+        }
+        var lines = ["\(runs.count) run(s): \(complete) complete, \(failed.count) failed, \(pending) not run (or running)"]
+        if !failed.isEmpty { lines.append("failed runs and their logs:"); lines += failed }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Errors of grids, manifests and sweep runs.
+public enum SweepError: Error, LocalizedError, Equatable {
+    case unreadable(path: String, reason: String)
+    case invalidGrid(location: String, message: String)
+    case invalidManifest(path: String, line: Int, message: String)
+    case invalidOption(String)
+    case launchFailed(String)
+
+    public var errorDescription: String? {
+        switch self {
+        case let .unreadable(path, reason): return "cannot read \(path): \(reason)"
+        case let .invalidGrid(location, message): return "\(location): \(message)"
+        case let .invalidManifest(path, line, message): return "\(path):\(line): \(message)"
+        case let .invalidOption(message): return message
+        case let .launchFailed(message): return message
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import ArgumentParser
+import Distributed
+import Foundation
+import Model
+
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Hyperparameter sweeps: plan a grid into a manifest, run it locally or as a Slurm job array.",
+        discussion: """
+            lpft-mpi sweep plan grid.yaml --out sweeps/s1
+            lpft-mpi sweep run sweeps/s1 --scheduler local --ranks 2
+            lpft-mpi sweep run sweeps/s1 --scheduler slurm --ranks 4 \\
+                --max-concurrent 8 --time 2:00:00 --submit
+            lpft-mpi sweep status sweeps/s1
+            lpft-mpi report sweeps/s1
+            """,
+        subcommands: [Plan.self, Run.self, Status.self])
+
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Expand a grid file (YAML or JSON) into SWEEPDIR/manifest.jsonl, one run per line.",
+            discussion: """
+                A grid file (a list is an axis; overrides are per method, null
+                removes a parameter; a task is a built-in name or a map of data flags
+                such as {name: n, train: f, test: f, ood: [x=f]}):
+                  tasks: [sentiment-ood]
+                  methods: [lp, ft, lp-ft, lora, lp-lora]
+                  seeds: [1001, 2002, 3003]
+                  parameters: {epochs: 10, batch-size: 16, lr: [1e-5, 5e-5]}
+                  overrides:
+                    lora: {lr: [5e-4, 1e-3]}
+                    lp: {lr: null, epochs: null}
+                A run's id is <task>-<method>-s<seed>-<hash of its train arguments>:
+                the same settings always get the same id, so re-planning keeps
+                finished runs.
+                """)
+
+        @Argument(help: "Grid file (.yaml, .yml or .json).")
+        var grid: String
+        @Option(help: "Sweep folder to create (manifest.jsonl, runs/, logs/).")
+        var out: String
+
+        func run() throws {
+            let gridURL = URL(fileURLWithPath: grid)
+            let runs = try SweepGrid.load(gridURL).expand()
+            try validateTrainArguments(runs)
+            let sweep = SweepDirectory(URL(fileURLWithPath: out))
+            let manifest = try sweep.writePlan(runs, gridFile: gridURL)
+            let complete = runs.filter { sweep.state(of: $0.id) == .complete }.count
+            print("planned \(runs.count) run(s) into \(manifest.path)" + (complete > 0 ? " (\(complete) already complete)" : ""))
+            for run in runs { print("  \(run.id)") }
+        }
+    }
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a planned sweep: locally through mpirun, or as a Slurm job array.",
+            discussion: """
+                Every run is `lpft-mpi train <its arguments> --out SWEEPDIR/runs/<id>
+                --resume`, its output appended to SWEEPDIR/logs/<id>.log. A run whose
+                metrics.json exists is skipped, so running or submitting again resumes
+                the sweep (a run killed part-way continues from its last checkpoint).
+                Checkpoints of finished runs are removed unless --keep-checkpoints.
+                local: at most --parallel runs at once, each through scripts/launch on
+                  --ranks ranks; BLAS threads per rank = cores / (ranks × parallel).
+                slurm: writes SWEEPDIR/sweep.sbatch (#SBATCH --array=0-(N-1)%K,
+                  --ntasks=R); --submit calls sbatch and prints the job id.
+                  Follow it with: lpft-mpi sweep status SWEEPDIR
+                """)
+
+        enum Scheduler: String, ExpressibleByArgument, CaseIterable { case local, slurm }
+
+        @Argument(help: "Sweep folder (from sweep plan).")
+        var sweep: String
+        @Option(help: "local or slurm.")
+        var scheduler: Scheduler = .local
+        @Option(help: "MPI ranks per run.")
+        var ranks = 2
+        @Option(help: "local: runs at once.")
+        var parallel = 1
+        @Flag(help: "local: allow more ranks than cores in total.")
+        var oversubscribe = false
+        @Option(help: "local: the launcher script (default: scripts/launch of the checkout that built this binary).")
+        var launcher: String?
+        @Option(help: "slurm: array tasks at once (%K).")
+        var maxConcurrent: Int?
+        @Option(help: "slurm: partition.")
+        var partition: String?
+        @Option(help: "slurm: time limit per run, e.g. 2:00:00.")
+        var time: String?
+        @Option(help: "slurm: CPUs per rank (BLAS threads).")
+        var cpusPerTask = 1
+        @Option(help: "slurm: how ranks start in the allocation: mpirun or srun (srun --mpi=pmix).")
+        var launch: SlurmScript.Launcher = .mpirun
+        @Flag(help: "slurm: submit the script with sbatch.")
+        var submit = false
+        @Flag(help: "Keep runs/<id>/checkpoints of finished runs (the full model and optimizer state).")
+        var keepCheckpoints = false
+
+        func validate() throws {
+            if scheduler == .local && (maxConcurrent != nil || partition != nil || time != nil || submit) {
+                throw ValidationError("--max-concurrent, --partition, --time and --submit go with --scheduler slurm")
+            }
+            if scheduler == .slurm && (parallel != 1 || oversubscribe) {
+                throw ValidationError("--parallel and --oversubscribe go with --scheduler local (use --max-concurrent for Slurm)")
+            }
+        }
+
+        func run() throws {
+            let sweep = SweepDirectory(URL(fileURLWithPath: self.sweep))
+            let runs = try sweep.readManifest()
+            var programs = SweepPrograms.current()
+            if let launcher { programs.launcher = URL(fileURLWithPath: launcher) }
+            switch scheduler {
+            case .local:
+                let runner = LocalSweepRunner(sweep: sweep, programs: programs, ranks: ranks, parallel: parallel,
+                                              oversubscribe: oversubscribe, keepCheckpoints: keepCheckpoints)
+                print("sweep \(sweep.url.path): \(runs.count) run(s), \(parallel) at a time, \(ranks) rank(s) × \(runner.threadsPerRank) thread(s) each")
+                fflush(stdout)
+                let summary = try runner.run(runs) { line in print(line); fflush(stdout) }
+                print("ran \(summary.ran.count), skipped \(summary.skipped.count) complete, \(summary.failed.count) failed in \(Trainer.duration(summary.seconds))")
+                if !summary.failed.isEmpty {
+                    print(sweep.statusSummary(runs))
+                    throw ExitCode(1)
+                }
+            case .slurm:
+                let script = SlurmScript(ranks: ranks, maxConcurrent: maxConcurrent, cpusPerTask: cpusPerTask,
+                                         partition: partition, time: time, launcher: launch,
+                                         jobName: "lpft-" + sweep.url.lastPathComponent, keepCheckpoints: keepCheckpoints)
+                let url = try script.write(runs: runs, sweep: sweep, binary: programs.binary)
+                let complete = runs.filter { sweep.state(of: $0.id) == .complete }.count
+                print("wrote \(url.path): \(runs.count) array task(s), \(complete) already complete (those exit at once)")
+                if submit {
+                    let job = try SlurmScript.submit(url)
+                    print("submitted job \(job)")
+                } else {
+                    print("submit with: sbatch \(url.path)")
+                }
+            }
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Complete, failed and pending runs of a sweep; failed runs with their log paths.")
+
+        @Argument(help: "Sweep folder.")
+        var sweep: String
+
+        func run() throws {
+            let sweep = SweepDirectory(URL(fileURLWithPath: self.sweep))
+            print(sweep.statusSummary(try sweep.readManifest()))
+        }
+    }
+}
+
+/// Parses every run's arguments as `lpft-mpi train` would, so a typo in a grid fails at
+/// planning time with the flag named, not in every run of a submitted job.
+func validateTrainArguments(_ runs: [SweepRun]) throws {
+    for run in runs {
+        do { _ = try Train.parse(run.arguments + ["--out", "/dev/null"]) } catch {
+            throw ValidationError("run \(run.id): lpft-mpi train \(run.arguments.joined(separator: " ")): \(Train.message(for: error))")
+        }
+    }
+}
+
+extension SlurmScript.Launcher: ExpressibleByArgument {}

@@ -1,0 +1,147 @@
+import Foundation
+import XCTest
+@testable import Distributed
+
+/// Grid files, manifests, run ids and the Slurm script (no processes launched).
+final class GridTests: XCTestCase {
+    let yaml = """
+        name: demo
+        tasks: [sentiment-ood, {name: tiny, train: t.csv, test: s.csv, ood: [a=a.csv, b=b.csv]}]
+        methods: [lp, ft, lora]
+        seeds: [1001, 2002]
+        parameters:
+          epochs: 3
+          lr: [1e-5, 5e-5]
+          head-scale: 100.0
+        overrides:
+          lora: {lr: [5e-4, 1e-3, 2e-3]}
+          lp: {lr: null, epochs: null}
+        """
+
+    /// Published FNV-1a 64 test vectors (Fowler/Noll/Vo reference values).
+    func testFNV1aVectors() {
+        XCTAssertEqual(FNV1a64.hash(""), 0xCBF2_9CE4_8422_2325)
+        XCTAssertEqual(FNV1a64.hash("a"), 0xAF63_DC4C_8601_EC8C)
+        XCTAssertEqual(FNV1a64.hash("foobar"), 0x8594_4171_F739_67E8)
+        XCTAssertEqual(FNV1a64.hex("a"), "af63dc4c8601ec8c")
+    }
+
+    func testExpansionCountsArgumentsAndOverrides() throws {
+        let grid = try SweepGrid.parse(yaml, source: "grid.yaml")
+        XCTAssertEqual(grid.name, "demo")
+        let runs = grid.expand()
+        // Per task: lp 1 combination, ft 2 learning rates, lora 3 learning rates; × 2 seeds; × 2 tasks.
+        XCTAssertEqual(runs.count, 2 * (1 + 2 + 3) * 2)
+        XCTAssertEqual(Set(runs.map(\.id)).count, runs.count)
+        let lp = runs.first { $0.method == "lp" && $0.task == "sentiment-ood" }!
+        XCTAssertEqual(lp.arguments, ["--task", "sentiment-ood", "--method", "lp", "--seed", "1001", "--head-scale", "100"])
+        let ft = runs.filter { $0.method == "ft" && $0.task == "tiny" && $0.seed == 2002 }
+        XCTAssertEqual(ft.map { $0.parameters["lr"]! }, [.real(1e-5), .real(5e-5)])
+        XCTAssertEqual(ft[0].arguments, ["--ood", "a=a.csv", "--ood", "b=b.csv", "--test", "s.csv", "--train", "t.csv",
+                                         "--method", "ft", "--seed", "2002", "--epochs", "3", "--head-scale", "100", "--lr", "1e-05"])
+        XCTAssertEqual(Set(runs.filter { $0.method == "lora" }.map { $0.parameters["lr"]!.description }), ["0.0005", "0.001", "0.002"])
+        // The id: readable prefix, then the first 10 hex digits of FNV-1a 64 over the
+        // canonical JSON of the arguments (written out by hand here).
+        let canonical = "[\"--task\",\"sentiment-ood\",\"--method\",\"lp\",\"--seed\",\"1001\",\"--head-scale\",\"100\"]"
+        XCTAssertEqual(lp.id, "sentiment-ood-lp-s1001-" + FNV1a64.hex(canonical).prefix(10))
+    }
+
+    /// The same grid written as JSON (numbers as text or numbers, keys in another order)
+    /// gives the same runs and ids; changing one value changes exactly the affected ids.
+    func testIdsAreStableAcrossFormatsAndSensitiveToSettings() throws {
+        let json = """
+            {"seeds": [1001, 2002], "methods": ["lp", "ft", "lora"],
+             "overrides": {"lp": {"epochs": null, "lr": null}, "lora": {"lr": [0.0005, "1e-3", 0.002]}},
+             "parameters": {"head-scale": 100, "lr": ["1e-5", 5e-05], "epochs": 3.0},
+             "tasks": ["sentiment-ood", {"ood": ["a=a.csv", "b=b.csv"], "test": "s.csv", "train": "t.csv", "name": "tiny"}]}
+            """
+        let fromYAML = try SweepGrid.parse(yaml, source: "grid.yaml").expand()
+        let fromJSON = try SweepGrid.parse(json, source: "grid.json").expand()
+        XCTAssertEqual(fromYAML, fromJSON)
+        let changed = try SweepGrid.parse(yaml.replacingOccurrences(of: "epochs: 3", with: "epochs: 4"), source: "g").expand()
+        let before = Dictionary(uniqueKeysWithValues: fromYAML.map { ($0.id, $0) })
+        for run in changed {
+            XCTAssertEqual(before[run.id] != nil, run.method == "lp", "\(run.id): only lp (no epochs) keeps its id")
+        }
+    }
+
+    func testDuplicateRunsCollapse() throws {
+        let grid = SweepGrid(tasks: [.builtin("sentiment-ood")], methods: [.lp], seeds: [1, 1],
+                             parameters: ["lr": [.real(1e-5), .real(2e-5)]], overrides: [.lp: ["lr": nil]])
+        XCTAssertEqual(grid.expand().count, 1)
+    }
+
+    func testBadGridsNameTheProblemAndTheLine() {
+        func message(_ text: String) -> String {
+            do { _ = try SweepGrid.parse(text, source: "g.yaml"); return "no error" } catch { return error.localizedDescription }
+        }
+        let base = "tasks: [sentiment-ood]\nmethods: [ft]\nseeds: [1]\n"
+        XCTAssertTrue(message("tasks: [sentiment-ood]\nmethods: [ft, fine-tune]\nseeds: [1]\n").hasPrefix("g.yaml:2:"))
+        XCTAssertTrue(message("tasks: [sentiment-ood]\nmethods: [ft, fine-tune]\nseeds: [1]\n").contains("unknown method 'fine-tune'"))
+        XCTAssertTrue(message(base + "parameters: {out: x}\n").contains("'out' is set by the sweep"))
+        XCTAssertTrue(message(base + "parameters: {seed: 3}\n").contains("list seeds under 'seeds'"))
+        XCTAssertTrue(message(base + "parameters: {task: x}\n").contains("put it in a task map"))
+        XCTAssertTrue(message(base + "parameters: {lr: null}\n").contains("null is only allowed in overrides"))
+        XCTAssertTrue(message(base + "parameters: {lr: []}\n").contains("empty list"))
+        XCTAssertTrue(message(base + "parameters: {--lr: 1}\n").contains("without dashes"))
+        XCTAssertTrue(message(base + "grid: {}\n").contains("unknown key 'grid'"))
+        XCTAssertTrue(message("tasks: [sentiment-ood]\nmethods: [ft]\n").contains("missing 'seeds'"))
+        XCTAssertTrue(message("tasks: [sentiment-ood]\nmethods: [ft]\nseeds: [-1]\n").contains("seeds must be whole numbers"))
+        XCTAssertTrue(message("tasks: [{train: a.csv}]\nmethods: [ft]\nseeds: [1]\n").contains("needs a 'name'"))
+        XCTAssertTrue(message("tasks: [a\nmethods: [ft]").contains("not valid YAML"))
+        XCTAssertTrue(message("- 1\n- 2\n").contains("expected a mapping"))
+    }
+
+    func testManifestRoundTripAndStates() throws {
+        let directory = try TinyFixtures.temporaryDirectory("manifest")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let sweep = SweepDirectory(directory)
+        let runs = try SweepGrid.parse(yaml, source: "g").expand()
+        try sweep.writePlan(runs)
+        XCTAssertEqual(try sweep.readManifest(), runs)
+        let lines = try String(contentsOf: sweep.manifestURL, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, runs.count)
+        let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+        XCTAssertEqual(first["id"] as? String, runs[0].id)
+        XCTAssertEqual(first["arguments"] as? [String], runs[0].arguments)
+
+        XCTAssertEqual(sweep.state(of: runs[0].id), .pending)
+        try FileManager.default.createDirectory(at: sweep.logsURL, withIntermediateDirectories: true)
+        try "3\n".write(to: sweep.exitURL(runs[0].id), atomically: true, encoding: .utf8)
+        XCTAssertEqual(sweep.state(of: runs[0].id), .failed(status: 3))
+        XCTAssertTrue(sweep.statusSummary(runs).contains("\(runs[0].id) (exit 3): \(sweep.logURL(runs[0].id).path)"))
+        try FileManager.default.createDirectory(at: sweep.runDirectory(runs[0].id), withIntermediateDirectories: true)
+        try "{}".write(to: sweep.runDirectory(runs[0].id).appendingPathComponent("metrics.json"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(sweep.state(of: runs[0].id), .complete)
+
+        try "{\"id\": 1}\n".write(to: sweep.manifestURL, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try sweep.readManifest()) { XCTAssertTrue($0.localizedDescription.contains("manifest.jsonl:1:")) }
+    }
+
+    /// The array script: directives, one case per run with its arguments, the skip of complete
+    /// runs, and bash accepts its syntax.
+    func testSlurmScript() throws {
+        let directory = try TinyFixtures.temporaryDirectory("sbatch")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let sweep = SweepDirectory(directory)
+        let runs = Array(try SweepGrid.parse(yaml, source: "g").expand().prefix(3))
+        let script = SlurmScript(ranks: 4, maxConcurrent: 2, cpusPerTask: 2, partition: "gpu", time: "1:00:00")
+        let url = try script.write(runs: runs, sweep: sweep, binary: URL(fileURLWithPath: "/opt/it's/lpft-mpi"))
+        let text = try String(contentsOf: url, encoding: .utf8)
+        for line in ["#SBATCH --array=0-2%2", "#SBATCH --ntasks=4", "#SBATCH --cpus-per-task=2", "#SBATCH --time=1:00:00",
+                     "#SBATCH --partition=gpu", "binary='/opt/it'\\''s/lpft-mpi'",
+                     "  1) id='\(runs[1].id)'; args=(\(runs[1].arguments.map { "'\($0)'" }.joined(separator: " "))) ;;",
+                     "if [[ -f \"$run/metrics.json\" ]]; then echo \"skip $id: complete\"; exit 0; fi"] {
+            XCTAssertTrue(text.split(separator: "\n").contains(Substring(line)), "missing line: \(line)\n\(text)")
+        }
+        XCTAssertTrue(text.contains("mpirun -np \"$SLURM_NTASKS\" --bind-to none -x OPENBLAS_NUM_THREADS"))
+        let bash = Process()
+        bash.executableURL = URL(fileURLWithPath: "/bin/bash")
+        bash.arguments = ["-n", url.path]
+        try bash.run()
+        bash.waitUntilExit()
+        XCTAssertEqual(bash.terminationStatus, 0, "bash -n rejects the script")
+        XCTAssertThrowsError(try SlurmScript(ranks: 2, time: "1 h").render(runs: runs, sweep: sweep, binary: url))
+        XCTAssertThrowsError(try SlurmScript(ranks: 0).render(runs: runs, sweep: sweep, binary: url))
+    }
+}

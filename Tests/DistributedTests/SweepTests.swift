@@ -1,0 +1,178 @@
+import Foundation
+import XCTest
+@testable import Distributed
+
+/// A small sweep (3 runs × 2 ranks, tiny random model) through a real single-node Slurm
+/// (scripts/slurm-local.sh) and through the local runner: every run finishes, and running
+/// the sweep again runs nothing.
+final class SweepTests: XCTestCase {
+    var work: URL!
+    var grid: URL!
+
+    override func setUpWithError() throws {
+        work = try TinyFixtures.temporaryDirectory("sweep")
+        let model = work.appendingPathComponent("model")
+        try TinyFixtures.writeModel(to: model)
+        let data = try TinyFixtures.writeData(to: work)
+        grid = work.appendingPathComponent("grid.yaml")
+        try """
+            tasks:
+              - {name: tiny, train: \(data.train.path), validation: \(data.validation.path), test: \(data.test.path)}
+            methods: [lp, ft, lp-ft]
+            seeds: [5]
+            parameters:
+              model: \(model.path)
+              epochs: 2
+              batch-size: 8
+              lr: 1e-3
+            overrides:
+              lp: {epochs: null, lr: null}
+            """.write(to: grid, atomically: true, encoding: .utf8)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: work)
+    }
+
+    /// `lpft-mpi sweep plan` → the sweep folder with its 3 runs.
+    func plan(_ name: String) throws -> (SweepDirectory, [SweepRun]) {
+        let sweep = SweepDirectory(work.appendingPathComponent(name))
+        let r = try MPILauncher.runSingle(["sweep", "plan", grid.path, "--out", sweep.url.path], timeout: 60)
+        assertSucceeded(r, "sweep plan")
+        let runs = try sweep.readManifest()
+        XCTAssertEqual(runs.map(\.method), ["lp", "ft", "lp-ft"])
+        XCTAssertTrue(r.stdout.contains("planned 3 run(s)"), r.stdout)
+        return (sweep, runs)
+    }
+
+    /// Every run finished on 2 ranks with its own settings; returns metrics.json modification dates.
+    func checkComplete(_ sweep: SweepDirectory, _ runs: [SweepRun], file: StaticString = #filePath, line: UInt = #line) throws -> [Date] {
+        try runs.map { run in
+            let url = sweep.runDirectory(run.id).appendingPathComponent("metrics.json")
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                let log = (try? String(contentsOf: sweep.logURL(run.id), encoding: .utf8)) ?? "(no log)"
+                XCTFail("\(run.id): no metrics.json; log:\n\(log)", file: file, line: line)
+                return .distantPast
+            }
+            let metrics = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+            XCTAssertEqual(metrics["method"] as? String, run.method, file: file, line: line)
+            XCTAssertEqual(metrics["world_size"] as? Int, 2, file: file, line: line)
+            let config = try JSONSerialization.jsonObject(with: Data(contentsOf: sweep.runDirectory(run.id).appendingPathComponent("config.json"))) as! [String: Any]
+            XCTAssertEqual(config["seed"] as? Int, 5, file: file, line: line)
+            if run.method != "lp" { XCTAssertEqual(config["learningRate"] as? Double, 1e-3, file: file, line: line) }
+            // Checkpoints of finished runs are removed by default.
+            XCTAssertFalse(FileManager.default.fileExists(atPath: sweep.runDirectory(run.id).appendingPathComponent("checkpoints").path),
+                           file: file, line: line)
+            XCTAssertEqual(try String(contentsOf: sweep.exitURL(run.id), encoding: .utf8), "0\n", file: file, line: line)
+            return try FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as! Date
+        }
+    }
+
+    func testLocalSweepRunsEveryRunOnceAndReports() throws {
+        let (sweep, runs) = try plan("local")
+        let first = try MPILauncher.runSingle(["sweep", "run", sweep.url.path, "--scheduler", "local", "--ranks", "2"], timeout: 300)
+        assertSucceeded(first, "sweep run (local)")
+        XCTAssertTrue(first.stdout.contains("ran 3, skipped 0 complete, 0 failed"), first.stdout)
+        let dates = try checkComplete(sweep, runs)
+
+        let again = try MPILauncher.runSingle(["sweep", "run", sweep.url.path, "--scheduler", "local", "--ranks", "2"], timeout: 60)
+        assertSucceeded(again, "sweep run again")
+        XCTAssertTrue(again.stdout.contains("ran 0, skipped 3 complete, 0 failed"), again.stdout)
+        XCTAssertEqual(try checkComplete(sweep, runs), dates, "a complete run ran again")
+
+        let report = try MPILauncher.runSingle(["report", sweep.url.path], timeout: 60)
+        assertSucceeded(report, "report")
+        XCTAssertTrue(report.stdout.contains("| tiny | lp-ft | 1 |"), report.stdout)
+        for name in ["report.md", "accuracy.csv", "head_norm-tiny.svg", "reliability-tiny-ft.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: sweep.url.appendingPathComponent("report/\(name)").path), name)
+        }
+    }
+
+    /// A failing run is reported with its log, and the sweep exits non-zero.
+    func testLocalSweepListsFailedRuns() throws {
+        let sweep = SweepDirectory(work.appendingPathComponent("failing"))
+        let bad = SweepGrid(tasks: [SweepTask(name: "missing", flags: ["train": [.text("/nonexistent.csv")], "test": [.text("/nonexistent.csv")]])],
+                            methods: [.lp], seeds: [1])
+        try sweep.writePlan(bad.expand())
+        let r = try MPILauncher.runSingle(["sweep", "run", sweep.url.path, "--ranks", "1"], timeout: 60)
+        XCTAssertNotEqual(r.status, 0)
+        let id = bad.expand()[0].id
+        XCTAssertTrue(r.stdout.contains("FAILED \(id)"), r.stdout)
+        XCTAssertTrue(r.stdout.contains(sweep.logURL(id).path), r.stdout)
+        XCTAssertTrue(try String(contentsOf: sweep.logURL(id), encoding: .utf8).contains("nonexistent.csv"))
+        let status = try MPILauncher.runSingle(["sweep", "status", sweep.url.path], timeout: 30)
+        XCTAssertTrue(status.stdout.contains("1 run(s): 0 complete, 1 failed, 0 not run"), status.stdout)
+    }
+
+    func testPlanRejectsBadTrainFlags() throws {
+        try "tasks: [sentiment-ood]\nmethods: [ft]\nseeds: [1]\nparameters: {learning-rate: 1e-5}\n"
+            .write(to: grid, atomically: true, encoding: .utf8)
+        let r = try MPILauncher.runSingle(["sweep", "plan", grid.path, "--out", work.appendingPathComponent("bad").path], timeout: 30)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("learning-rate"), r.stderr)
+    }
+
+    // MARK: Slurm
+
+    static let slurmScript = MPILauncher.repositoryRoot.appendingPathComponent("scripts/slurm-local.sh")
+    static let slurmState = FileManager.default.temporaryDirectory.appendingPathComponent("lpft-slurm-test")
+
+    /// Runs scripts/slurm-local.sh ACTION; the test fails (never skips) when Slurm cannot start.
+    func slurmLocal(_ action: String) throws -> MPILauncher.Result {
+        try MPILauncher.runProcess("/bin/bash", [Self.slurmScript.path, action], timeout: 600,
+                                   environment: ["LPFT_SLURM_DIR": Self.slurmState.path])
+    }
+
+    var slurmEnvironment: [String: String] { ["SLURM_CONF": Self.slurmState.appendingPathComponent("slurm.conf").path] }
+
+    /// Waits until squeue no longer lists the job.
+    func waitForJob(_ job: String, timeout: Double) throws {
+        let start = Date()
+        while Date().timeIntervalSince(start) < timeout {
+            let q = try MPILauncher.runProcess("/usr/bin/env", ["squeue", "-h", "-j", job, "-o", "%i %T"], timeout: 30, environment: slurmEnvironment)
+            if q.status == 0 && q.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return }
+            Thread.sleep(forTimeInterval: 2)
+        }
+        XCTFail("job \(job) still queued or running after \(Int(timeout)) s")
+    }
+
+    func submit(_ sweep: SweepDirectory) throws -> String {
+        let r = try MPILauncher.runSingle(["sweep", "run", sweep.url.path, "--scheduler", "slurm", "--ranks", "2",
+                                           "--max-concurrent", "1", "--time", "10:00", "--submit"],
+                                          timeout: 60, environment: slurmEnvironment)
+        assertSucceeded(r, "sweep run --scheduler slurm --submit")
+        let job = r.stdout.split(separator: "\n").last { $0.hasPrefix("submitted job ") }.map { String($0.dropFirst(14)) }
+        return try XCTUnwrap(job, "no job id in:\n\(r.stdout)")
+    }
+
+    func testSlurmSweepRunsEveryRunOnceAndResubmissionRunsNothing() throws {
+        let started = try slurmLocal("start")
+        defer { _ = try? slurmLocal("stop") }
+        guard started.status == 0 else {
+            return XCTFail("could not start a local Slurm (scripts/slurm-local.sh start):\n\(started.stdout)\n\(started.stderr)")
+        }
+        let (sweep, runs) = try plan("slurm")
+        let job = try submit(sweep)
+        try waitForJob(job, timeout: 400)
+        let script = try String(contentsOf: sweep.scriptURL, encoding: .utf8)
+        XCTAssertTrue(script.contains("#SBATCH --array=0-2%1\n#SBATCH --ntasks=2\n"), script)
+        let dates = try checkComplete(sweep, runs)
+        for index in 0..<3 {
+            let out = try String(contentsOf: sweep.logsURL.appendingPathComponent("slurm-\(job)_\(index).out"), encoding: .utf8)
+            XCTAssertTrue(out.contains("done \(runs[index].id)"), out)
+        }
+
+        // Resubmitting: every array task finds its run complete and exits.
+        let again = try submit(sweep)
+        XCTAssertNotEqual(again, job)
+        try waitForJob(again, timeout: 120)
+        XCTAssertEqual(try checkComplete(sweep, runs), dates, "a complete run ran again")
+        for index in 0..<3 {
+            let out = try String(contentsOf: sweep.logsURL.appendingPathComponent("slurm-\(again)_\(index).out"), encoding: .utf8)
+            XCTAssertEqual(out, "skip \(runs[index].id): complete\n")
+        }
+        let report = try MPILauncher.runSingle(["report", sweep.url.path], timeout: 60)
+        assertSucceeded(report, "report of the Slurm sweep")
+        print(report.stdout)
+    }
+}
