@@ -138,7 +138,8 @@ struct Experiment: ParsableCommand {
             switch run.method {
             case TrainingMethod.lpFT.rawValue, TrainingMethod.lpLoRA.rawValue:
                 arguments += ["--head", runDirectory.appendingPathComponent("lp_head.safetensors").path]
-                if run.method == TrainingMethod.lpLoRA.rawValue { arguments += ["--parameters", "lora"] }
+                // The LoRA factors of lp-lora come from the run's seed, as in training.
+                if run.method == TrainingMethod.lpLoRA.rawValue { arguments += ["--parameters", "lora", "--seed", String(run.seed)] }
             default:
                 arguments += ["--method", run.method, "--seed", String(run.seed)]
             }

@@ -54,6 +54,10 @@ struct Train: RankCommand {
     var resume = false
     @Flag(help: "No progress output.")
     var quiet = false
+    /// Fault drill for the resume tests: rank 0 kills itself (SIGKILL) once epoch K's
+    /// checkpoint is complete, as a node failure would.
+    @Option(help: .hidden)
+    var drillKillAfterEpoch: Int?
 
     func run(comm: Communicator) throws {
         let config = TrainingConfig(
@@ -64,6 +68,9 @@ struct Train: RankCommand {
         try config.validate(worldSize: comm.size)
         let task = try data.load()
         let trainer = try Trainer(comm: comm, config: config, task: task, progress: !quiet)
+        if let drillEpoch = drillKillAfterEpoch, comm.isRoot {
+            trainer.afterCheckpoint = { epoch in if epoch == drillEpoch { kill(getpid(), SIGKILL) } }
+        }
         let metrics = try trainer.run(resume: resume)
         guard comm.isRoot else { return }
         var rows = [["set", "accuracy", "f1", "ece", "ece_ts", "T"]]

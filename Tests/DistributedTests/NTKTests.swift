@@ -313,15 +313,33 @@ final class NTKTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: resumed.appendingPathComponent("checkpoint").path))
     }
 
+    /// `ntk --method lp-ft` starts from the head `train --method lp` fits on the same examples:
+    /// the kernels equal those computed with that head file.
+    func testLPFTMethodUsesTheTrainersLinearProbe() throws {
+        let model = try writeTinyModel()
+        let (examplesURL, _) = try writeExamples("probe.jsonl", count: 20, classes: 2, seed: 31)
+        let (heldOut, _) = try writeExamples("held-out.jsonl", count: 6, classes: 2, seed: 32)
+        let lp = folder.appendingPathComponent("lp")
+        assertSucceeded(try MPILauncher.run(np: 2, ["train", "--method", "lp", "--model", model.path, "--train", examplesURL.path,
+                                                    "--validation", heldOut.path, "--test", heldOut.path,
+                                                    "--text-pair-column", "text_pair", "--out", lp.path, "--quiet"], timeout: 60), "train lp")
+        let base = ["ntk", "--model", model.path, "--examples", examplesURL.path]
+        let viaMethod = folder.appendingPathComponent("method"), viaFile = folder.appendingPathComponent("file")
+        assertSucceeded(try MPILauncher.run(np: 2, base + ["--method", "lp-ft", "--out", viaMethod.path], timeout: 60), "ntk --method lp-ft")
+        assertSucceeded(try MPILauncher.run(np: 2, base + ["--head", lp.appendingPathComponent("head.safetensors").path,
+                                                          "--out", viaFile.path], timeout: 60), "ntk --head")
+        for name in ["pte", "fte", "ntk"] {
+            let a = try read(viaMethod, name), b = try read(viaFile, name)
+            XCTAssertEqual(a.count, 40 * 40)
+            assertMatrix(a, b, rtol: 1e-6, "\(name) via --method lp-ft vs the trainer's LP head")
+        }
+    }
+
     func testBadInputsStopEveryRankWithAClearMessage() throws {
         let model = try writeTinyModel()
         let (trainURL, _) = try writeExamples("train.jsonl", count: 4, classes: 3, seed: 12)
         let out = folder.appendingPathComponent("out").path
         let base = ["ntk", "--model", model.path, "--examples", trainURL.path, "--out", out]
-
-        let probe = try MPILauncher.run(np: 2, base + ["--method", "lp-ft"], timeout: 60)
-        XCTAssertNotEqual(probe.status, 0)
-        XCTAssertTrue(probe.stderr.contains("--method lp-ft is not yet available") && probe.stderr.contains("pass --head FILE"), probe.stderr)
 
         let (wrongWidth, _) = try writeHead(classes: 3, hidden: 5, seed: 13)
         let width = try MPILauncher.run(np: 2, base + ["--head", wrongWidth.path], timeout: 60)

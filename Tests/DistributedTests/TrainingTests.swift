@@ -106,20 +106,20 @@ final class TrainingTests: XCTestCase {
         XCTAssertNotNil(config["gitCommit"] as? String)
     }
 
-    /// A run killed part-way and resumed ends with the same metrics as an uninterrupted run.
+    /// A run killed part-way (rank 0 SIGKILLs itself after epoch 2's checkpoint, as a node
+    /// failure would) and resumed ends with the same metrics as an uninterrupted run.
     func testKilledRunResumesToTheSameResult() throws {
-        let args = ["--epochs", "30", "--batch-size", "4", "--max-train", "40"]
+        let args = ["--epochs", "6", "--batch-size", "4", "--max-train", "40"]
         let full = try train(np: 2, method: "lp-ft", out: "full", args)
         let partialDir = work.appendingPathComponent("partial")
-        let running = try MPILauncher.start(np: 2, ["train", "--method", "lp-ft", "--out", partialDir.path, "--quiet"]
-                                                + TinyFixtures.dataArguments(model: model, data: data) + args)
-        let marker = partialDir.appendingPathComponent("checkpoints/epoch-2/COMPLETE")
-        while !FileManager.default.fileExists(atPath: marker.path) && running.process.isRunning {
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-        running.kill()
+        let killed = try MPILauncher.run(np: 2, ["train", "--method", "lp-ft", "--out", partialDir.path, "--quiet",
+                                                 "--drill-kill-after-epoch", "2"]
+                                             + TinyFixtures.dataArguments(model: model, data: data) + args, timeout: 120)
+        XCTAssertNotEqual(killed.status, 0, "the killed run must fail")
+        XCTAssertLessThan(killed.seconds, 60)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: partialDir.appendingPathComponent("checkpoints/epoch-2/COMPLETE").path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: partialDir.appendingPathComponent("metrics.json").path),
-                       "the run finished before it could be killed; make it longer")
+                       "a killed run leaves no metrics")
         let resumed = try MPILauncher.run(np: 2, ["train", "--method", "lp-ft", "--out", partialDir.path, "--quiet", "--resume"]
                                               + TinyFixtures.dataArguments(model: model, data: data) + args, timeout: 120)
         assertSucceeded(resumed, "resume")

@@ -205,6 +205,20 @@ final class DataTests: XCTestCase {
             Example(id: "pairs.csv:2", text: "A man, a plan.", textPair: "A canal.", label: 0),
             Example(id: "pairs.csv:3", text: "Cats sleep.", textPair: "Dogs bark, loudly.", label: 1),
         ])
+
+        // JSON Lines: a record without the pair field (or with null) is a single text…
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("pairs-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let mixed = folder.appendingPathComponent("mixed.jsonl")
+        try "{\"t\":\"a\",\"label\":0}\n{\"t\":\"b\",\"p\":\"c\",\"label\":1}\n{\"t\":\"d\",\"p\":null,\"label\":1}\n"
+            .write(to: mixed, atomically: true, encoding: .utf8)
+        let spec = GenericTableSpec(textColumn: "t", textPairColumn: "p")
+        XCTAssertEqual(try spec.read(mixed, classNames: ["0", "1"]).map(\.textPair), [nil, "c", nil])
+        // …but a pair field that no record has is a misspelt name.
+        XCTAssertThrowsError(try GenericTableSpec(textColumn: "t", textPairColumn: "q").read(mixed, classNames: ["0", "1"])) {
+            XCTAssertTrue(($0 as? DataError)?.errorDescription?.contains("no column \"q\"") == true, "\($0)")
+        }
     }
 
     // MARK: Errors carry file:line and say what was expected

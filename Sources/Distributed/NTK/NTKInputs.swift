@@ -18,12 +18,12 @@ public enum NTKHeadSource: Sendable {
     /// A safetensors file with `weight` [C, hidden] and `bias` [C] (any float dtype).
     case file(URL)
     /// The head a training method starts FT from: ft/lora the initial head (Hugging Face
-    /// init from the seed, LoRA factors from the same seed); lp-ft/lp-lora the LP head from
-    /// `NTKTrainingHooks.linearProbe`.
+    /// init from the seed, LoRA factors from the same seed); lp-ft/lp-lora the LP head fitted
+    /// as training fits it (`linearProbeHead(for:)`).
     case method(NTKMethod)
 }
 
-/// What the trainer's linear probe gets to fit the LP head exactly as training does.
+/// What the linear probe needs to fit the LP head exactly as training does.
 public struct NTKLinearProbeRequest {
     public let comm: Communicator
     public let method: NTKMethod
@@ -33,14 +33,6 @@ public struct NTKLinearProbeRequest {
     public let classes: Int
     public let maxLength: Int
     public let seed: UInt64
-}
-
-/// Hooks the trainer fills in so `ntk --method` can start from the same head as training.
-public enum NTKTrainingHooks {
-    /// Fits the LP head (a collective call: every rank calls it and gets the same head).
-    /// Nil until the trainer registers it; `--method lp-ft|lp-lora` then fails with a clear
-    /// message asking for `--head FILE`. Set it once at start-up, before any command runs.
-    nonisolated(unsafe) public static var linearProbe: ((NTKLinearProbeRequest) throws -> LinearHead)?
 }
 
 /// Scalar type of the Jacobian: float (sgemm speed) or double (exact reference checks).

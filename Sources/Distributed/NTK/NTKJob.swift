@@ -168,8 +168,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         let model = try SequenceClassifier<T>.pretrained(directory: directory, classes: classes,
                                                          lora: parameterSet == .lora ? settings.lora : nil, seed: settings.seed)
         if let method, method.usesLinearProbe {
-            guard let linearProbe = NTKTrainingHooks.linearProbe else { throw NTKError.methodUnavailable(method.rawValue) }
-            let head = try linearProbe(NTKLinearProbeRequest(
+            let head = try linearProbeHead(for: NTKLinearProbeRequest(
                 comm: comm, method: method, modelDirectory: directory, probeExamples: settings.probeExamples ?? settings.train,
                 classes: classes, maxLength: maxLength, seed: settings.seed))
             guard head.classes == classes, head.dimension == config.hidden else {

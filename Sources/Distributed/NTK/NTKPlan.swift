@@ -186,7 +186,6 @@ public enum NTKError: LocalizedError, Equatable {
     case memoryBudget(budget: Int, needed: Int, what: String)
     case headFile(String, String)
     case label(exampleId: String, label: Int, classes: Int)
-    case methodUnavailable(String)
     case checkpointMismatch(String)
     case corruptCheckpoint(String, String)
     case mismatchAcrossRanks(String)
@@ -201,10 +200,6 @@ public enum NTKError: LocalizedError, Equatable {
         case let .label(id, label, classes):
             return "ntk: example \(id) has label \(label), but the head has \(classes) classes (labels 0..<\(classes)). "
                 + "Use a head with as many classes as the data."
-        case let .methodUnavailable(method):
-            return "ntk: --method \(method) is not yet available in this build (it needs the trainer's linear probe, "
-                + "which is not wired in); pass --head FILE (a safetensors file with weight [C, hidden] and bias [C]), "
-                + "e.g. the lp_head.safetensors that `lpft-mpi train --method \(method)` writes."
         case let .checkpointMismatch(path):
             return "\(path): this checkpoint belongs to a different computation (model, head, examples, ranks or settings differ). "
                 + "Run the original command to resume it, or delete the checkpoint folder to start over."

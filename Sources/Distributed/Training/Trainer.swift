@@ -47,6 +47,8 @@ public final class Trainer {
     /// The checkpoint a resumed run continues from (tensors read when the stage starts).
     var resumeFrom: SafetensorsFile?
     var resumeOptimizerStep = 0
+    /// Called on every rank once the checkpoint of an epoch is complete on disk (fault drills).
+    public var afterCheckpoint: ((_ completedEpochs: Int) -> Void)?
 
     /// Loads the model on every rank, then makes every replica identical to rank 0's.
     public init(comm: Communicator, config: TrainingConfig, task: TaskData, progress: Bool = true) throws {
@@ -150,33 +152,16 @@ public final class Trainer {
     func linearProbe(_ state: inout TrainingState) throws {
         let t0 = Date()
         progress.log("LP: features of \(train.count) training examples on \(comm.size) rank(s)")
-        let gathered = try forwardAll(train, phase: "LP features")
-        timing["lp_features"] = Date().timeIntervalSince(t0)
-        let t1 = Date()
-        let H = model.config.hidden, C = task.classNames.count
-        var packed = [Double](repeating: 0, count: C * H + C + 3)
-        if comm.isRoot, let gathered {
-            let probe = try LogisticRegressionCV().fit(features: gathered.features, count: train.count, dimension: H,
-                                                       labels: train.labels, classes: C)
-            packed.replaceSubrange(0..<(C * H), with: probe.head.weight)
-            packed.replaceSubrange((C * H)..<(C * H + C), with: probe.head.bias)
-            packed[C * H + C] = probe.bestStrength
-            packed[C * H + C + 1] = probe.meanAccuracyPerStrength[probe.bestIndex]
-            packed[C * H + C + 2] = Double(probe.iterations)
-        }
-        // Rank 0 fits alone while the others wait in this broadcast: no stall deadline here.
-        packed = try comm.withStallTimeout(nil) { try comm.broadcast(packed, root: 0) }
-        let head = LinearHead(classes: C, dimension: H, weight: Array(packed[0..<(C * H)]),
-                              bias: Array(packed[(C * H)..<(C * H + C)]))
+        let (head, info) = try fitLinearProbe(comm: comm, model: model, split: train, batchSize: config.evalBatchSize,
+                                              progress: progress)
         setHead(head)
-        state.linearProbe = LinearProbeInfo(strength: packed[C * H + C], cvAccuracy: packed[C * H + C + 1],
-                                            iterations: Int(packed[C * H + C + 2]))
+        state.linearProbe = info
         state.headNormAfterLP = headNorm()
         state.linearProbeDone = true
         try saveHead(to: "lp_head.safetensors")
-        timing["lp_fit"] = Date().timeIntervalSince(t1)
+        timing["lp"] = Date().timeIntervalSince(t0)
         progress.log(String(format: "LP: C = %.0e (CV accuracy %.3f), head norm %.3f → %.3f",
-                            state.linearProbe!.strength, state.linearProbe!.cvAccuracy, state.headNormInit, state.headNormAfterLP!))
+                            info.strength, info.cvAccuracy, state.headNormInit, state.headNormAfterLP!))
     }
 
     /// Copies a fitted head into the classifier's head parameters.
@@ -327,6 +312,7 @@ public final class Trainer {
                 try RunFiles.writeJSONLines(state.steps, to: output.appendingPathComponent("steps.jsonl"))
             }
             try saveCheckpoint(state, optimizer: optimizer, range: range, best: best)
+            afterCheckpoint?(state.completedEpochs)
         }
         // The best epoch becomes the final model.
         _ = best.withUnsafeBufferPointer { model.parameters.values[range].update(from: $0) }
@@ -360,34 +346,8 @@ public final class Trainer {
 
     // MARK: Evaluation
 
-    /// Eval-mode features (N, H) and logits (N, C) of a split: rank r computes a contiguous
-    /// block, batches sorted by length (little padding), rank 0 gathers. nil on other ranks.
     func forwardAll(_ split: EncodedSplit, phase: String? = nil) throws -> (features: [Float], logits: [Float])? {
-        let N = split.count, P = comm.size, r = comm.rank
-        let H = model.config.hidden, C = task.classNames.count
-        let lo = N * r / P, hi = N * (r + 1) / P
-        let local = Array(lo..<hi).sorted { split.encodings[$0].ids.count < split.encodings[$1].ids.count }
-        var features = [Float](repeating: 0, count: (hi - lo) * H)
-        var logits = [Float](repeating: 0, count: (hi - lo) * C)
-        var start = 0
-        let t0 = Date()
-        while start < local.count {
-            let indices = local[start..<min(local.count, start + config.evalBatchSize)]
-            model.forward(split.batch(indices, config: model.config))
-            for (b, i) in indices.enumerated() {
-                for j in 0..<H { features[(i - lo) * H + j] = model.features[b * H + j] }
-                for c in 0..<C { logits[(i - lo) * C + c] = model.logits[b * C + c] }
-            }
-            start += indices.count
-            if let phase {
-                let rate = Double(start * P) / max(Date().timeIntervalSince(t0), 1e-9)
-                progress.update(String(format: "%@: %d/%d  %.0f ex/s", phase, start * P, N, rate))
-            }
-        }
-        let allFeatures = try comm.gatherv(features, root: 0)
-        let allLogits = try comm.gatherv(logits, root: 0)
-        guard let allFeatures, let allLogits else { return nil }
-        return (allFeatures, allLogits)
+        try shardedForward(comm: comm, model: model, split: split, batchSize: config.evalBatchSize, progress: progress, phase: phase)
     }
 
     func finalEvaluation(_ state: TrainingState, totalSeconds: Double) throws -> RunMetrics {

@@ -39,9 +39,19 @@ public struct GenericTableSpec: Sendable, Equatable {
         case "csv": rows = try tableRows(file, dialect: .csv)
         case "tsv": rows = try tableRows(file, dialect: .quotedTSV)
         case "jsonl", "json", "ndjson":
-            rows = try JSONLines.records(of: file).map { record in
+            let records = try JSONLines.records(of: file)
+            // A record without the pair field (or with null) is a single text; the field must
+            // still appear somewhere, so a misspelt name is an error rather than no pairs.
+            if let pairColumn = textPairColumn, let first = records.first,
+               !records.contains(where: { $0.fields[pairColumn] != nil }) {
+                _ = try first.string(pairColumn, in: file)
+            }
+            rows = try records.map { record in
                 RawRow(line: record.line, text: try record.string(textColumn, in: file),
-                       textPair: try textPairColumn.map { try record.string($0, in: file) },
+                       textPair: try textPairColumn.flatMap { column in
+                           if case .null = record.fields[column] ?? .null { return nil }
+                           return try record.string(column, in: file)
+                       },
                        label: try record.scalar(labelColumn, in: file))
             }
         default:

@@ -1,0 +1,70 @@
+import Foundation
+import Model
+
+/// Eval-mode features (N, H) and logits (N, C) of a split: rank r computes a contiguous block,
+/// batched by length (little padding), and rank 0 gathers them in order. nil on other ranks.
+func shardedForward(comm: Communicator, model: SequenceClassifier<Float>, split: EncodedSplit, batchSize: Int,
+                    progress: ProgressReporter? = nil, phase: String? = nil) throws -> (features: [Float], logits: [Float])? {
+    let N = split.count, P = comm.size, r = comm.rank
+    let H = model.config.hidden, C = model.classes
+    let lo = N * r / P, hi = N * (r + 1) / P
+    let local = Array(lo..<hi).sorted { split.encodings[$0].ids.count < split.encodings[$1].ids.count }
+    var features = [Float](repeating: 0, count: (hi - lo) * H)
+    var logits = [Float](repeating: 0, count: (hi - lo) * C)
+    var start = 0
+    let t0 = Date()
+    while start < local.count {
+        let indices = local[start..<min(local.count, start + batchSize)]
+        model.forward(split.batch(indices, config: model.config))
+        for (b, i) in indices.enumerated() {
+            for j in 0..<H { features[(i - lo) * H + j] = model.features[b * H + j] }
+            for c in 0..<C { logits[(i - lo) * C + c] = model.logits[b * C + c] }
+        }
+        start += indices.count
+        if let phase, let progress {
+            let rate = Double(start * P) / max(Date().timeIntervalSince(t0), 1e-9)
+            progress.update(String(format: "%@: %d/%d  %.0f ex/s", phase, start * P, N, rate))
+        }
+    }
+    let allFeatures = try comm.gatherv(features, root: 0)
+    let allLogits = try comm.gatherv(logits, root: 0)
+    guard let allFeatures, let allLogits else { return nil }
+    return (allFeatures, allLogits)
+}
+
+/// The paper's linear probe: eval-mode features of `split` computed shard-wise and gathered on
+/// rank 0, multinomial L2 logistic regression with 5-fold CV over 10 strengths 1e-4…1e4
+/// (L-BFGS, tol 1e-4, ≤ 5000 iterations, intercept), the head broadcast to every rank.
+/// A collective call: every rank gets the same head.
+func fitLinearProbe(comm: Communicator, model: SequenceClassifier<Float>, split: EncodedSplit, batchSize: Int,
+                    progress: ProgressReporter? = nil) throws -> (head: LinearHead, info: LinearProbeInfo) {
+    let gathered = try shardedForward(comm: comm, model: model, split: split, batchSize: batchSize,
+                                      progress: progress, phase: progress == nil ? nil : "LP features")
+    let H = model.config.hidden, C = model.classes
+    var packed = [Double](repeating: 0, count: C * H + C + 3)
+    if comm.isRoot, let gathered {
+        let probe = try LogisticRegressionCV().fit(features: gathered.features, count: split.count, dimension: H,
+                                                   labels: split.labels, classes: C)
+        packed.replaceSubrange(0..<(C * H), with: probe.head.weight)
+        packed.replaceSubrange((C * H)..<(C * H + C), with: probe.head.bias)
+        packed[C * H + C] = probe.bestStrength
+        packed[C * H + C + 1] = probe.meanAccuracyPerStrength[probe.bestIndex]
+        packed[C * H + C + 2] = Double(probe.iterations)
+    }
+    // Rank 0 fits alone while the others wait in this broadcast: no stall deadline here.
+    packed = try comm.withStallTimeout(nil) { try comm.broadcast(packed, root: 0) }
+    let head = LinearHead(classes: C, dimension: H, weight: Array(packed[0..<(C * H)]),
+                          bias: Array(packed[(C * H)..<(C * H + C)]))
+    return (head, LinearProbeInfo(strength: packed[C * H + C], cvAccuracy: packed[C * H + C + 1],
+                                  iterations: Int(packed[C * H + C + 2])))
+}
+
+/// The LP head `lpft-mpi ntk --method lp-ft|lp-lora` starts from: the same probe as training,
+/// on the pretrained model's features of the probe examples.
+func linearProbeHead(for request: NTKLinearProbeRequest) throws -> LinearHead {
+    let model = try SequenceClassifier<Float>.pretrained(directory: request.modelDirectory, classes: request.classes,
+                                                         seed: request.seed)
+    let tokenizer = try loadTokenizer(directory: request.modelDirectory)
+    let split = EncodedSplit(name: "train", examples: request.probeExamples, tokenizer: tokenizer, maxLength: request.maxLength)
+    return try fitLinearProbe(comm: request.comm, model: model, split: split, batchSize: 64).head
+}
