@@ -141,9 +141,8 @@ extension SequenceClassifier {
     private func gpt2BlockBackward(_ l: Int, ws: Workspace<T>, lengths: UnsafePointer<Int32>,
                                    queryPositions: UnsafePointer<Int32>?, training: Bool, needInputGradient: Bool) {
         let o = layerOffsets[l], a = ws.layers[l]
-        let B = ws.batch, T_ = ws.seqLen, H = config.hidden, I = config.intermediate
-        let N = B * T_
-        let rows = queryPositions == nil ? N : B
+        let H = config.hidden, N = ws.batch * ws.seqLen
+        let rows = queryPositions == nil ? N : ws.batch
         let x = ws.hidden[l]
         let bb = trainBackbone
         let residualDrop = training && config.hiddenDropout > 0
@@ -152,55 +151,18 @@ extension SequenceClassifier {
         let dOut = ws.gradOut, dH = ws.gradResidual, dNormed = ws.gradNormed
         dH.update(from: dOut, count: rows * H)
         if residualDrop { applyDropout(dOut, mask: a.mask2, count: rows * H, scale: residualScale) }
-        ws.gradFfnAct.update(repeating: 0, count: rows * I)
-        linearBackward(dx: ws.gradFfnAct, ldx: I, dw: bb ? grad(o.ffnOutWeight) : nil, db: bb ? grad(o.ffnOutBias) : nil,
-                       dy: dOut, ldy: H, x: a.ffnAct, w: value(o.ffnOutWeight), n: rows, inDim: I, outDim: H, ones: ws.ones)
-        ws.gradFfnPre.update(repeating: 0, count: rows * I)
-        activationBackward(dx: ws.gradFfnPre, dout: ws.gradFfnAct, x: a.ffnPre, count: rows * I, config.activation)
         dNormed.update(repeating: 0, count: rows * H)
-        linearBackward(dx: dNormed, ldx: H, dw: bb ? grad(o.ffnInWeight) : nil, db: bb ? grad(o.ffnInBias) : nil,
-                       dy: ws.gradFfnPre, ldy: I, x: a.normed2, w: value(o.ffnInWeight), n: rows, inDim: H, outDim: I, ones: ws.ones)
+        feedForwardBackward(o, a, ws: ws, dy: dOut, input: a.normed2, dInput: dNormed, rows: rows)
         layerNormBackward(dx: dH, dgamma: bb ? grad(o.norm2Gamma) : nil, dbeta: bb ? grad(o.norm2Beta) : nil,
                           dout: dNormed, x: a.residual1, mean: a.mean2, rstd: a.rstd2,
                           gamma: value(o.norm2Gamma), n: rows, dim: H)
-        // h = x + attention: x gets dH directly (compact rows scatter back to their tokens).
+        // h = x + attention(ln_1(x)): x gets dH directly and through the causal attention and ln_1.
         let dx = ws.gradIn
-        if needInputGradient {
-            dx.update(repeating: 0, count: N * H)
-            for r in 0..<rows {
-                let row = queryPositions.map { r * T_ + Int($0[r]) } ?? r
-                let dst = dx + row * H, src = dH + r * H
-                for j in 0..<H { dst[j] += src[j] }
-            }
-        }
+        if needInputGradient { residualGradient(into: dx, from: dH, rows: rows, ws: ws, queryPositions: queryPositions) }
         if residualDrop { applyDropout(dH, mask: a.mask1, count: rows * H, scale: residualScale) }
-        ws.gradContext.update(repeating: 0, count: rows * H)
-        linearBackward(dx: ws.gradContext, ldx: H, dw: bb ? grad(o.outWeight) : nil, db: bb ? grad(o.outBias) : nil,
-                       dy: dH, ldy: H, x: a.context, w: value(o.outWeight), n: rows, inDim: H, outDim: H, ones: ws.ones)
-        // Causal attention → fused q, k, v gradient.
-        ws.gradQKV.update(repeating: 0, count: N * 3 * H)
-        let shape = AttentionShape(batch: B, seqLen: T_, hidden: H, heads: config.heads, causal: true)
-        let attentionDrop = training && config.attentionDropout > 0
-        attentionBackward(dqkv: ws.gradQKV, dctx: ws.gradContext, probs: a.probs,
-                          dropMask: attentionDrop ? UnsafePointer(a.attentionMask) : nil,
-                          dropScale: T(1 / (1 - config.attentionDropout)), qkv: a.qkv, lengths: lengths,
-                          queryPositions: queryPositions, shape: shape)
-        // c_attn (+ LoRA) read a = ln_1(x): dL/da, then through ln_1 into dx.
         if needInputGradient { dNormed.update(repeating: 0, count: N * H) }
-        if let lora {
-            for (i, target) in lora.targets.enumerated() where trainLoRA || needInputGradient {
-                // With frozen LoRA factors the gradient still flows through them into a.
-                loraBackward(da: trainLoRA ? grad(o.loraA[i]) : ws.scratchLoRA,
-                             db: trainLoRA ? grad(o.loraB[i]) : ws.scratchLoRA,
-                             dx: needInputGradient ? dNormed : nil, dtmp: ws.gradLoRATmp,
-                             dy: ws.gradQKV + target.block * H, ldy: 3 * H, tmp: a.loraTmp[i], x: a.normed1,
-                             a: value(o.loraA[i]), b: value(o.loraB[i]), n: N, inDim: H, outDim: H,
-                             rank: lora.rank, scaling: T(lora.scaling))
-            }
-        }
-        linearBackward(dx: needInputGradient ? dNormed : nil, ldx: H, dw: bb ? grad(o.qkvWeight) : nil,
-                       db: bb ? grad(o.qkvBias) : nil, dy: ws.gradQKV, ldy: 3 * H, x: a.normed1, w: value(o.qkvWeight),
-                       n: N, inDim: H, outDim: 3 * H, ones: ws.ones)
+        attentionSublayerBackward(o, a, ws: ws, dy: dH, input: a.normed1, dInput: needInputGradient ? dNormed : nil, rows: rows,
+                                  lengths: lengths, queryPositions: queryPositions, causal: true, training: training)
         // needInputGradient is false only for layer 0 with a frozen backbone (no ln_1 gradient either).
         if needInputGradient {
             layerNormBackward(dx: dx, dgamma: bb ? grad(o.norm1Gamma) : nil, dbeta: bb ? grad(o.norm1Beta) : nil,

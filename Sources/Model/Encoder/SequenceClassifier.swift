@@ -317,7 +317,7 @@ public final class SequenceClassifier<T: ModelScalar> {
         let B = ws.batch, T_ = ws.seqLen, H = config.hidden
         let N = B * T_
         let training = lastDropoutSeed != nil
-        let hiddenScale = T(1 / (1 - config.hiddenDropout)), attentionScale = T(1 / (1 - config.attentionDropout))
+        let hiddenScale = T(1 / (1 - config.hiddenDropout))
         // Gradient w.r.t. the last layer's output rows.
         let outRows = lastPruned ? B : N
         ws.gradOut.update(repeating: 0, count: outRows * H)
@@ -336,7 +336,7 @@ public final class SequenceClassifier<T: ModelScalar> {
                 let needInputGradient = l > 0 || needEmbeddingGradient
                 layerBackward(l, ws: ws, lengths: lengths.baseAddress!,
                               queryPositions: pruned ? featurePositions.baseAddress! : nil,
-                              training: training, hiddenScale: hiddenScale, attentionScale: attentionScale,
+                              training: training, hiddenScale: hiddenScale,
                               needInputGradient: needInputGradient)
                 swap(&ws.gradOut, &ws.gradIn)  // this layer's input gradient is the next one's output gradient
             }
@@ -427,16 +427,15 @@ public final class SequenceClassifier<T: ModelScalar> {
 
     /// Backward of one layer: ws.gradOut (rows of hidden[l+1]) → ws.gradIn (N, H) = dL/dhidden[l].
     func layerBackward(_ l: Int, ws: Workspace<T>, lengths: UnsafePointer<Int32>,
-                               queryPositions: UnsafePointer<Int32>?, training: Bool,
-                               hiddenScale: T, attentionScale: T, needInputGradient: Bool) {
+                       queryPositions: UnsafePointer<Int32>?, training: Bool,
+                       hiddenScale: T, needInputGradient: Bool) {
         let o = layerOffsets[l], a = ws.layers[l]
-        let B = ws.batch, T_ = ws.seqLen, H = config.hidden, I = config.intermediate
-        let N = B * T_
-        let rows = queryPositions == nil ? N : B
+        let H = config.hidden
+        let rows = queryPositions == nil ? ws.batch * ws.seqLen : ws.batch
         let x = ws.hidden[l]
         let bb = trainBackbone
         let hiddenDrop = training && config.hiddenDropout > 0
-        // LayerNorm 2 → residual (to h1) and dropout → FFN output projection.
+        // LayerNorm 2 → residual (to h1) and dropout → feed-forward.
         let dRes = ws.gradResidual
         dRes.update(repeating: 0, count: rows * H)
         layerNormBackward(dx: dRes, dgamma: bb ? grad(o.norm2Gamma) : nil, dbeta: bb ? grad(o.norm2Beta) : nil,
@@ -445,53 +444,17 @@ public final class SequenceClassifier<T: ModelScalar> {
         let dNormed1 = ws.gradNormed
         dNormed1.update(from: dRes, count: rows * H)
         if hiddenDrop { applyDropout(dRes, mask: a.mask2, count: rows * H, scale: hiddenScale) }
-        ws.gradFfnAct.update(repeating: 0, count: rows * I)
-        linearBackward(dx: ws.gradFfnAct, ldx: I, dw: bb ? grad(o.ffnOutWeight) : nil, db: bb ? grad(o.ffnOutBias) : nil,
-                       dy: dRes, ldy: H, x: a.ffnAct, w: value(o.ffnOutWeight), n: rows, inDim: I, outDim: H, ones: ws.ones)
-        ws.gradFfnPre.update(repeating: 0, count: rows * I)
-        activationBackward(dx: ws.gradFfnPre, dout: ws.gradFfnAct, x: a.ffnPre, count: rows * I, config.activation)
-        linearBackward(dx: dNormed1, ldx: H, dw: bb ? grad(o.ffnInWeight) : nil, db: bb ? grad(o.ffnInBias) : nil,
-                       dy: ws.gradFfnPre, ldy: I, x: a.normed1, w: value(o.ffnInWeight), n: rows, inDim: H, outDim: I, ones: ws.ones)
-        // LayerNorm 1 → residual (to x) and dropout → attention output projection.
+        feedForwardBackward(o, a, ws: ws, dy: dRes, input: a.normed1, dInput: dNormed1, rows: rows)
+        // LayerNorm 1 → residual (to x) and dropout → attention.
         dRes.update(repeating: 0, count: rows * H)
         layerNormBackward(dx: dRes, dgamma: bb ? grad(o.norm1Gamma) : nil, dbeta: bb ? grad(o.norm1Beta) : nil,
                           dout: dNormed1, x: a.residual1, mean: a.mean1, rstd: a.rstd1,
                           gamma: value(o.norm1Gamma), n: rows, dim: H)
         let dx = ws.gradIn
-        if needInputGradient {
-            dx.update(repeating: 0, count: N * H)
-            // Residual path: compact rows scatter back to their token rows.
-            for r in 0..<rows {
-                let row = queryPositions.map { r * T_ + Int($0[r]) } ?? r
-                let dst = dx + row * H, src = dRes + r * H
-                for j in 0..<H { dst[j] += src[j] }
-            }
-        }
+        if needInputGradient { residualGradient(into: dx, from: dRes, rows: rows, ws: ws, queryPositions: queryPositions) }
         if hiddenDrop { applyDropout(dRes, mask: a.mask1, count: rows * H, scale: hiddenScale) }
-        ws.gradContext.update(repeating: 0, count: rows * H)
-        linearBackward(dx: ws.gradContext, ldx: H, dw: bb ? grad(o.outWeight) : nil, db: bb ? grad(o.outBias) : nil,
-                       dy: dRes, ldy: H, x: a.context, w: value(o.outWeight), n: rows, inDim: H, outDim: H, ones: ws.ones)
-        // Attention → fused Q, K, V gradient.
-        ws.gradQKV.update(repeating: 0, count: N * 3 * H)
-        let shape = AttentionShape(batch: B, seqLen: T_, hidden: H, heads: config.heads, causal: false)
-        let attentionDrop = training && config.attentionDropout > 0
-        attentionBackward(dqkv: ws.gradQKV, dctx: ws.gradContext, probs: a.probs,
-                          dropMask: attentionDrop ? UnsafePointer(a.attentionMask) : nil, dropScale: attentionScale,
-                          qkv: a.qkv, lengths: lengths, queryPositions: queryPositions, shape: shape)
-        if let lora {
-            for (i, target) in lora.targets.enumerated() where trainLoRA || needInputGradient {
-                // With frozen LoRA factors the gradient still flows through them into x.
-                loraBackward(da: trainLoRA ? grad(o.loraA[i]) : ws.scratchLoRA,
-                             db: trainLoRA ? grad(o.loraB[i]) : ws.scratchLoRA,
-                             dx: needInputGradient ? dx : nil, dtmp: ws.gradLoRATmp,
-                             dy: ws.gradQKV + target.block * H, ldy: 3 * H, tmp: a.loraTmp[i], x: x,
-                             a: value(o.loraA[i]), b: value(o.loraB[i]), n: N, inDim: H, outDim: H,
-                             rank: lora.rank, scaling: T(lora.scaling))
-            }
-        }
-        linearBackward(dx: needInputGradient ? dx : nil, ldx: H, dw: bb ? grad(o.qkvWeight) : nil,
-                       db: bb ? grad(o.qkvBias) : nil, dy: ws.gradQKV, ldy: 3 * H, x: x, w: value(o.qkvWeight),
-                       n: N, inDim: H, outDim: 3 * H, ones: ws.ones)
+        attentionSublayerBackward(o, a, ws: ws, dy: dRes, input: x, dInput: needInputGradient ? dx : nil, rows: rows,
+                                  lengths: lengths, queryPositions: queryPositions, causal: false, training: training)
     }
 }
 

@@ -61,7 +61,7 @@ extension SequenceClassifier {
                 let needInputGradient = stage - 1 >= bottom || saveStage == stage - 1
                 layerBackward(l, ws: ws, lengths: lengths.baseAddress!,
                               queryPositions: pruned ? featurePositions.baseAddress! : nil,
-                              training: false, hiddenScale: 1, attentionScale: 1,
+                              training: false, hiddenScale: 1,
                               needInputGradient: needInputGradient)
                 swap(&ws.gradOut, &ws.gradIn)
             }

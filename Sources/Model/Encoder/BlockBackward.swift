@@ -1,0 +1,64 @@
+/// Backward pieces both block orders share — BERT/RoBERTa (post-norm) and GPT-2 (pre-norm)
+/// differ only in where their LayerNorms and residuals sit around these sublayers.
+extension SequenceClassifier {
+    /// Feed-forward sublayer: dy = dL/d(second projection's output), (rows, H) → adds
+    /// dL/d(sublayer input) into dInput (rows, H). `input` is what the first projection read.
+    func feedForwardBackward(_ o: LayerOffsets, _ a: Workspace<T>.Layer, ws: Workspace<T>, dy: UnsafeMutablePointer<T>,
+                             input: UnsafeMutablePointer<T>, dInput: UnsafeMutablePointer<T>, rows: Int) {
+        let H = config.hidden, I = config.intermediate, bb = trainBackbone
+        ws.gradFfnAct.update(repeating: 0, count: rows * I)
+        linearBackward(dx: ws.gradFfnAct, ldx: I, dw: bb ? grad(o.ffnOutWeight) : nil, db: bb ? grad(o.ffnOutBias) : nil,
+                       dy: dy, ldy: H, x: a.ffnAct, w: value(o.ffnOutWeight), n: rows, inDim: I, outDim: H, ones: ws.ones)
+        ws.gradFfnPre.update(repeating: 0, count: rows * I)
+        activationBackward(dx: ws.gradFfnPre, dout: ws.gradFfnAct, x: a.ffnPre, count: rows * I, config.activation)
+        linearBackward(dx: dInput, ldx: H, dw: bb ? grad(o.ffnInWeight) : nil, db: bb ? grad(o.ffnInBias) : nil,
+                       dy: ws.gradFfnPre, ldy: I, x: input, w: value(o.ffnInWeight), n: rows, inDim: H, outDim: I, ones: ws.ones)
+    }
+
+    /// Attention sublayer: dy = dL/d(output projection's output), (rows, H) → through the
+    /// (causal) attention to the fused q, k, v gradient → adds dL/d(sublayer input) into dInput
+    /// (N, H) when non-nil. `input` is what the q,k,v projection and the LoRA factors read.
+    /// LoRA factors that do not train still pass the gradient on to dInput.
+    func attentionSublayerBackward(_ o: LayerOffsets, _ a: Workspace<T>.Layer, ws: Workspace<T>, dy: UnsafeMutablePointer<T>,
+                                   input: UnsafeMutablePointer<T>, dInput: UnsafeMutablePointer<T>?, rows: Int,
+                                   lengths: UnsafePointer<Int32>, queryPositions: UnsafePointer<Int32>?,
+                                   causal: Bool, training: Bool) {
+        let B = ws.batch, T_ = ws.seqLen, H = config.hidden, N = B * T_, bb = trainBackbone
+        ws.gradContext.update(repeating: 0, count: rows * H)
+        linearBackward(dx: ws.gradContext, ldx: H, dw: bb ? grad(o.outWeight) : nil, db: bb ? grad(o.outBias) : nil,
+                       dy: dy, ldy: H, x: a.context, w: value(o.outWeight), n: rows, inDim: H, outDim: H, ones: ws.ones)
+        ws.gradQKV.update(repeating: 0, count: N * 3 * H)
+        let shape = AttentionShape(batch: B, seqLen: T_, hidden: H, heads: config.heads, causal: causal)
+        let attentionDrop = training && config.attentionDropout > 0
+        attentionBackward(dqkv: ws.gradQKV, dctx: ws.gradContext, probs: a.probs,
+                          dropMask: attentionDrop ? UnsafePointer(a.attentionMask) : nil,
+                          dropScale: T(1 / (1 - config.attentionDropout)), qkv: a.qkv, lengths: lengths,
+                          queryPositions: queryPositions, shape: shape)
+        if let lora {
+            for (i, target) in lora.targets.enumerated() where trainLoRA || dInput != nil {
+                loraBackward(da: trainLoRA ? grad(o.loraA[i]) : ws.scratchLoRA,
+                             db: trainLoRA ? grad(o.loraB[i]) : ws.scratchLoRA,
+                             dx: dInput, dtmp: ws.gradLoRATmp,
+                             dy: ws.gradQKV + target.block * H, ldy: 3 * H, tmp: a.loraTmp[i], x: input,
+                             a: value(o.loraA[i]), b: value(o.loraB[i]), n: N, inDim: H, outDim: H,
+                             rank: lora.rank, scaling: T(lora.scaling))
+            }
+        }
+        linearBackward(dx: dInput, ldx: H, dw: bb ? grad(o.qkvWeight) : nil,
+                       db: bb ? grad(o.qkvBias) : nil, dy: ws.gradQKV, ldy: 3 * H, x: input, w: value(o.qkvWeight),
+                       n: N, inDim: H, outDim: 3 * H, ones: ws.ones)
+    }
+
+    /// A residual connection's gradient: dx (N, H) = dy's rows at their token rows — all rows,
+    /// or, for a pruned last layer (queryPositions), one row per example — and zero elsewhere.
+    func residualGradient(into dx: UnsafeMutablePointer<T>, from dy: UnsafeMutablePointer<T>, rows: Int,
+                          ws: Workspace<T>, queryPositions: UnsafePointer<Int32>?) {
+        let H = config.hidden, T_ = ws.seqLen
+        dx.update(repeating: 0, count: ws.batch * T_ * H)
+        for r in 0..<rows {
+            let row = queryPositions.map { r * T_ + Int($0[r]) } ?? r
+            let dst = dx + row * H, src = dy + r * H
+            for j in 0..<H { dst[j] += src[j] }
+        }
+    }
+}
