@@ -98,7 +98,10 @@ final class TrainingTests: XCTestCase {
         for key in ["init", "after_lp", "final"] { XCTAssertNotNil(heads[key] as? Double, key) }
         let features = m["features"] as! [String: Any]
         XCTAssertGreaterThan(features["diff"] as! Double, 0)
-        XCTAssertNotNil((m["timing"] as! [String: Any])["phases"])
+        // The run's total covers its training, validation and final evaluation.
+        let timing = m["timing"] as! [String: Any], phases = timing["phases"] as! [String: Double]
+        XCTAssertGreaterThanOrEqual(timing["total_seconds"] as! Double,
+                                    ["train", "validation", "final_evaluation"].map { phases[$0]! }.reduce(0, +))
         let history = try String(contentsOf: dir.appendingPathComponent("history.jsonl"), encoding: .utf8)
         XCTAssertEqual(history.split(separator: "\n").count, 2)
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as! [String: Any]
