@@ -63,11 +63,11 @@ public final class Trainer {
         output = URL(fileURLWithPath: config.outputDirectory)
 
         var task = task
-        if let maxTrain = config.maxTrain { task.train = Array(task.train.prefix(maxTrain)) }
+        if let maxTrain = config.maxTrain { task.train = Self.fixedSubset(task.train, count: maxTrain) }
         if let maxEval = config.maxEval {
-            task.validation = Array(task.validation.prefix(maxEval))
-            task.test = Array(task.test.prefix(maxEval))
-            task.ood = task.ood.map { NamedSplit(name: $0.name, examples: Array($0.examples.prefix(maxEval))) }
+            task.validation = Self.fixedSubset(task.validation, count: maxEval)
+            task.test = Self.fixedSubset(task.test, count: maxEval)
+            task.ood = task.ood.map { NamedSplit(name: $0.name, examples: Self.fixedSubset($0.examples, count: maxEval)) }
         }
         guard task.classNames.count >= 2 else { throw TrainingError.invalidSetting("the task has \(task.classNames.count) class(es); at least 2 are needed") }
         for (name, split) in [("train", task.train), ("validation", task.validation), ("test", task.test)] where split.isEmpty {
@@ -320,6 +320,17 @@ public final class Trainer {
         // The best epoch becomes the final model.
         _ = best.withUnsafeBufferPointer { model.parameters.values[range].update(from: $0) }
         progress.log("best epoch \(state.bestEpoch ?? 0) (validation accuracy \(String(format: "%.4f", state.bestValidationAccuracy)))")
+    }
+
+    /// `count` examples drawn at random with a fixed seed (the same subset for every run and
+    /// every --seed), kept in their original order. Not a prefix: data files are often sorted
+    /// by label or source (VADER's movie snippets are positive first), so a prefix is biased.
+    static func fixedSubset(_ examples: [Example], count: Int) -> [Example] {
+        guard count < examples.count else { return examples }
+        var rng = RandomGenerator(seed: 0)
+        var indices = Array(examples.indices)
+        for i in 0..<count { indices.swapAt(i, i + rng.uniform(below: examples.count - i)) }
+        return indices[0..<count].sorted().map { examples[$0] }
     }
 
     /// Dropout masks differ per (seed, epoch, step, rank) and repeat exactly on resume.
