@@ -178,6 +178,8 @@ for name, text in [("bad-unterminated.yaml", "tasks: [a\nmethods: [ft]"), ("bad-
                    ("bad-method.yaml", "tasks: [sentiment-ood]\nmethods: [ft, fine-tune]\nseeds: [1]\n"),
                    ("bad-reserved.json", '{"tasks": ["x"], "methods": ["ft"], "seeds": [1], "parameters": {"out": "x", "--lr": 1}}')]:
     write("grid", name, b"\x00" + text.encode())
+write("grid", "crlf.yaml", b"\x00" + readme_grid.replace("\n", "\r\n").encode())
+write("grid", "bad-deep.yaml", b"\x00tasks: " + b"[" * 500 + b"\nmethods:\n" + b"".join(b" " * i + b"- - [\n" for i in range(70)))
 write("grid", "bad-utf8.yaml", b"\x00tasks: [caf\xe9]\nmethods: [ft]\nseeds: [1]\n")
 
 
