@@ -29,6 +29,10 @@ command -v swift >/dev/null || { echo "setup: the Swift toolchain is not on PATH
 bash scripts/fetch-assets.sh
 
 echo "setup: building lpft-mpi (release)"
-swift build -c release 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write|Linking|Applying)' || true
-[[ -x .build/release/lpft-mpi ]] || { echo "setup: release build failed (run: swift build -c release)" >&2; exit 1; }
+set +e
+swift build -c release 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Write|Linking|Applying)'
+build_status=${PIPESTATUS[0]}
+set -e
+# A failed build must not leave an older binary looking usable.
+[[ $build_status -eq 0 && -x .build/release/lpft-mpi ]] || { echo "setup: release build failed (exit $build_status; run: swift build -c release)" >&2; exit 1; }
 echo "setup: done — .build/release/lpft-mpi"

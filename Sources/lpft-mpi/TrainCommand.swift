@@ -40,9 +40,9 @@ struct Train: RankCommand {
     var warmupRatio: Double = 0
     @Option(help: "AdamW weight decay (not on biases and LayerNorm weights).")
     var weightDecay: Double = 0
-    @Option(help: "Use only the first N training examples.")
+    @Option(help: "Use a fixed random subset of N training examples (seed 0, original order).")
     var maxTrain: Int?
-    @Option(help: "Use only the first N examples of each evaluation set.")
+    @Option(help: "Use a fixed random subset of N examples of each evaluation set (seed 0, original order).")
     var maxEval: Int?
     @Option(help: "Multiply the LP head by s before the training stage (head-norm experiment).")
     var headScale: Double = 1

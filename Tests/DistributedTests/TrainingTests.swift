@@ -62,6 +62,12 @@ final class TrainingTests: XCTestCase {
         let one = try stepLosses(train(np: 1, method: "lp-lora", out: "lora-np1", common))
         let three = try stepLosses(train(np: 3, method: "lp-lora", out: "lora-np3", common))
         XCTAssertEqual(one.count, 18)
+        // Evaluation batches do not depend on the number of ranks: the same features, so the
+        // same LP head bit for bit.
+        let headOne = try SafetensorsFile(url: work.appendingPathComponent("lora-np1/lp_head.safetensors"))
+        let headThree = try SafetensorsFile(url: work.appendingPathComponent("lora-np3/lp_head.safetensors"))
+        XCTAssertEqual(try headOne.floats("weight"), try headThree.floats("weight"))
+        XCTAssertEqual(try headOne.floats("bias"), try headThree.floats("bias"))
         for (step, (a, b)) in zip(one, three).enumerated() {
             XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a), "step \(step + 1)")
         }
@@ -98,7 +104,10 @@ final class TrainingTests: XCTestCase {
         for key in ["init", "after_lp", "final"] { XCTAssertNotNil(heads[key] as? Double, key) }
         let features = m["features"] as! [String: Any]
         XCTAssertGreaterThan(features["diff"] as! Double, 0)
-        XCTAssertNotNil((m["timing"] as! [String: Any])["phases"])
+        // The run's total covers its training, validation and final evaluation.
+        let timing = m["timing"] as! [String: Any], phases = timing["phases"] as! [String: Double]
+        XCTAssertGreaterThanOrEqual(timing["total_seconds"] as! Double,
+                                    ["train", "validation", "final_evaluation"].map { phases[$0]! }.reduce(0, +))
         let history = try String(contentsOf: dir.appendingPathComponent("history.jsonl"), encoding: .utf8)
         XCTAssertEqual(history.split(separator: "\n").count, 2)
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as! [String: Any]
@@ -129,6 +138,21 @@ final class TrainingTests: XCTestCase {
                            try JSONSerialization.data(withJSONObject: [b[key]!], options: .sortedKeys), key)
         }
         XCTAssertEqual(try stepLosses(full), try stepLosses(partialDir))
+    }
+
+    /// --max-train/--max-eval take a fixed random subset in file order, not a prefix: a file
+    /// sorted by label still gives both classes.
+    func testSubsetsAreFixedRandomAndKeepFileOrder() {
+        let sorted = (0..<1000).map { Example(id: "f:\($0 + 2)", text: "t\($0)", textPair: nil, label: $0 < 500 ? 0 : 1) }
+        let subset = Trainer.fixedSubset(sorted, count: 100)
+        XCTAssertEqual(subset.count, 100)
+        XCTAssertEqual(subset, Trainer.fixedSubset(sorted, count: 100), "the same subset every time")
+        let positions = subset.map { Int($0.text.dropFirst())! }
+        XCTAssertEqual(positions, positions.sorted(), "file order kept")
+        XCTAssertEqual(Set(positions).count, 100, "no repeats")
+        let positives = subset.filter { $0.label == 1 }.count
+        XCTAssertTrue((30...70).contains(positives), "\(positives) of 100 positive: not representative")
+        XCTAssertEqual(Trainer.fixedSubset(sorted, count: 2000), sorted)
     }
 
     /// LoRA trains only the adapter and the head: the backbone stays bit-identical.

@@ -1,35 +1,45 @@
 import Foundation
 import Model
 
-/// Eval-mode features (N, H) and logits (N, C) of a split: rank r computes a contiguous block,
-/// batched by length (little padding), and rank 0 gathers them in order. nil on other ranks.
+/// Eval-mode features (N, H) and logits (N, C) of a split, gathered on rank 0 in split order
+/// (nil on other ranks). The examples are sorted by length and cut into batches (little
+/// padding); rank r computes batches r, r + P, r + 2P, … Every batch is the same whatever the
+/// number of ranks, so the features — and the linear probe fitted on them — do not depend on P.
 func shardedForward(comm: Communicator, model: SequenceClassifier<Float>, split: EncodedSplit, batchSize: Int,
                     progress: ProgressReporter? = nil, phase: String? = nil) throws -> (features: [Float], logits: [Float])? {
     let N = split.count, P = comm.size, r = comm.rank
     let H = model.config.hidden, C = model.classes
-    let lo = N * r / P, hi = N * (r + 1) / P
-    let local = Array(lo..<hi).sorted { split.encodings[$0].ids.count < split.encodings[$1].ids.count }
-    var features = [Float](repeating: 0, count: (hi - lo) * H)
-    var logits = [Float](repeating: 0, count: (hi - lo) * C)
-    var start = 0
+    let byLength = (0..<N).sorted { (split.encodings[$0].ids.count, $0) < (split.encodings[$1].ids.count, $1) }
+    let batches = stride(from: 0, to: N, by: batchSize).map { byLength[$0..<min(N, $0 + batchSize)] }
+    func examples(of rank: Int) -> [Int] { stride(from: rank, to: batches.count, by: P).flatMap { batches[$0] } }
+    let local = examples(of: r)
+    var features = [Float](repeating: 0, count: local.count * H)
+    var logits = [Float](repeating: 0, count: local.count * C)
+    var done = 0
     let t0 = Date()
-    while start < local.count {
-        let indices = local[start..<min(local.count, start + batchSize)]
+    for b in stride(from: r, to: batches.count, by: P) {
+        let indices = batches[b]
         model.forward(split.batch(indices, config: model.config))
-        for (b, i) in indices.enumerated() {
-            for j in 0..<H { features[(i - lo) * H + j] = model.features[b * H + j] }
-            for c in 0..<C { logits[(i - lo) * C + c] = model.logits[b * C + c] }
+        for k in 0..<indices.count {
+            for j in 0..<H { features[(done + k) * H + j] = model.features[k * H + j] }
+            for c in 0..<C { logits[(done + k) * C + c] = model.logits[k * C + c] }
         }
-        start += indices.count
+        done += indices.count
         if let phase, let progress {
-            let rate = Double(start * P) / max(Date().timeIntervalSince(t0), 1e-9)
-            progress.update(String(format: "%@: %d/%d  %.0f ex/s", phase, start * P, N, rate))
+            let rate = Double(done * P) / max(Date().timeIntervalSince(t0), 1e-9)
+            progress.update(String(format: "%@: %d/%d  %.0f ex/s", phase, min(done * P, N), N, rate))
         }
     }
     let allFeatures = try comm.gatherv(features, root: 0)
     let allLogits = try comm.gatherv(logits, root: 0)
     guard let allFeatures, let allLogits else { return nil }
-    return (allFeatures, allLogits)
+    // Rank 0 received rank 0's examples, then rank 1's, …: put them back in split order.
+    var orderedFeatures = [Float](repeating: 0, count: N * H), orderedLogits = [Float](repeating: 0, count: N * C)
+    for (k, i) in (0..<P).flatMap(examples(of:)).enumerated() {
+        for j in 0..<H { orderedFeatures[i * H + j] = allFeatures[k * H + j] }
+        for c in 0..<C { orderedLogits[i * C + c] = allLogits[k * C + c] }
+    }
+    return (orderedFeatures, orderedLogits)
 }
 
 /// The paper's linear probe: eval-mode features of `split` computed shard-wise and gathered on

@@ -21,6 +21,10 @@ public struct StepRecord: Codable, Sendable {
     public var loss: Double
     public var grad_norm: Double
     public var learning_rate: Double
+    /// Wall time of the step, and of its gradient allreduce (0 on one rank); optional so that
+    /// checkpoints written before these fields were added still load.
+    public var seconds: Double? = nil
+    public var allreduce_seconds: Double? = nil
 }
 
 /// What the linear probe chose.

@@ -63,11 +63,11 @@ public final class Trainer {
         output = URL(fileURLWithPath: config.outputDirectory)
 
         var task = task
-        if let maxTrain = config.maxTrain { task.train = Array(task.train.prefix(maxTrain)) }
+        if let maxTrain = config.maxTrain { task.train = Self.fixedSubset(task.train, count: maxTrain) }
         if let maxEval = config.maxEval {
-            task.validation = Array(task.validation.prefix(maxEval))
-            task.test = Array(task.test.prefix(maxEval))
-            task.ood = task.ood.map { NamedSplit(name: $0.name, examples: Array($0.examples.prefix(maxEval))) }
+            task.validation = Self.fixedSubset(task.validation, count: maxEval)
+            task.test = Self.fixedSubset(task.test, count: maxEval)
+            task.ood = task.ood.map { NamedSplit(name: $0.name, examples: Self.fixedSubset($0.examples, count: maxEval)) }
         }
         guard task.classNames.count >= 2 else { throw TrainingError.invalidSetting("the task has \(task.classNames.count) class(es); at least 2 are needed") }
         for (name, split) in [("train", task.train), ("validation", task.validation), ("test", task.test)] where split.isEmpty {
@@ -139,7 +139,7 @@ public final class Trainer {
         }
         try saveHead(to: "head.safetensors")
         if config.method.usesLoRA { try saveLoRA() }
-        let metrics = try finalEvaluation(state, totalSeconds: Date().timeIntervalSince(runStart))
+        let metrics = try finalEvaluation(state, runStart: runStart)
         if comm.isRoot {
             try RunFiles.writeJSON(metrics, to: output.appendingPathComponent("metrics.json"))
             progress.log("wrote \(output.appendingPathComponent("metrics.json").path)")
@@ -243,22 +243,24 @@ public final class Trainer {
                 let globalStep = epoch * stepsPerEpoch + step
                 let batchIndices = order[(step * micro)..<min(order.count, (step + 1) * micro)]
                 comm.stallContext = "\(useLoRA ? "LoRA" : "FT") epoch \(epoch + 1) step \(step + 1)"
+                let stepStart = comm.wallTime()
+                var allreduceSeconds = 0.0
                 model.zeroGradients()
                 model.forward(train.batch(batchIndices, config: model.config),
                               dropoutSeed: dropoutSeed(epoch: epoch, step: step))
                 let localLoss = model.loss(labels: batchIndices.map { train.labels[$0] })
                 model.backward()
-                // Average the gradients (and the loss) over ranks with one allreduce of the arena.
+                // Average the gradients (and the loss) over ranks: first the union of the touched
+                // word-embedding rows, then only the gradient pieces that can be nonzero.
                 if P > 1 {
+                    let allreduceStart = comm.wallTime()
+                    defer { allreduceSeconds = comm.wallTime() - allreduceStart }
                     if !useLoRA {
                         for (row, t) in model.touchedWordRows.enumerated() { touched[row] = Int32(t) }
                         try comm.allreduceMax(&touched)
                         for (row, t) in touched.enumerated() { model.touchedWordRows[row] = UInt8(t) }
                     }
-                    let g = UnsafeMutableBufferPointer(rebasing: model.parameters.gradients[gradientRange])
-                    try comm.allreduceSum(g)
-                    let scale = 1 / Float(P)
-                    Parallel.forRanges(g.count, grain: 1 << 15) { r in for i in r { g[i] *= scale } }
+                    try averageGradientsOverRanks(range: gradientRange)
                 }
                 let loss = P > 1 ? try comm.allreduceSum(localLoss) / Double(P) : localLoss
                 guard loss.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, step: step) }
@@ -268,7 +270,8 @@ public final class Trainer {
                 optimizer.update(model.parameters, learningRate: rate, touchedRows: useLoRA ? nil : model.touchedWordRows)
                 lossSum += loss
                 state.steps.append(StepRecord(epoch: epoch + 1, step: step + 1, global_step: globalStep + 1, loss: loss,
-                                        grad_norm: gradNorm, learning_rate: rate))
+                                              grad_norm: gradNorm, learning_rate: rate,
+                                              seconds: comm.wallTime() - stepStart, allreduce_seconds: allreduceSeconds))
                 let elapsed = Date().timeIntervalSince(epochStart)
                 let done = step + 1
                 let perSecond = Double(done * config.batchSize) / max(elapsed, 1e-9)
@@ -319,6 +322,17 @@ public final class Trainer {
         progress.log("best epoch \(state.bestEpoch ?? 0) (validation accuracy \(String(format: "%.4f", state.bestValidationAccuracy)))")
     }
 
+    /// `count` examples drawn at random with a fixed seed (the same subset for every run and
+    /// every --seed), kept in their original order. Not a prefix: data files are often sorted
+    /// by label or source (VADER's movie snippets are positive first), so a prefix is biased.
+    static func fixedSubset(_ examples: [Example], count: Int) -> [Example] {
+        guard count < examples.count else { return examples }
+        var rng = RandomGenerator(seed: 0)
+        var indices = Array(examples.indices)
+        for i in 0..<count { indices.swapAt(i, i + rng.uniform(below: examples.count - i)) }
+        return indices[0..<count].sorted().map { examples[$0] }
+    }
+
     /// Dropout masks differ per (seed, epoch, step, rank) and repeat exactly on resume.
     func dropoutSeed(epoch: Int, step: Int) -> UInt64 {
         var g = RandomGenerator(seed: config.seed, stream: UInt64(epoch) << 40 ^ UInt64(step) << 12 ^ UInt64(comm.rank))
@@ -350,7 +364,7 @@ public final class Trainer {
         try shardedForward(comm: comm, model: model, split: split, batchSize: config.evalBatchSize, progress: progress, phase: phase)
     }
 
-    func finalEvaluation(_ state: TrainingState, totalSeconds: Double) throws -> RunMetrics {
+    func finalEvaluation(_ state: TrainingState, runStart: Date) throws -> RunMetrics {
         let t0 = Date()
         let C = task.classNames.count, H = model.config.hidden
         let validationOut = try forwardAll(validation, phase: "eval validation")
@@ -402,7 +416,7 @@ public final class Trainer {
             head_norm: HeadNorms(init: state.headNormInit, after_lp: state.headNormAfterLP, start_of_training: state.headNormStart,
                                  final: headNorm(), per_epoch: state.history.map(\.head_norm)),
             features: features, linear_probe: state.linearProbe, best_epoch: state.bestEpoch,
-            timing: Timing(total_seconds: totalSeconds, phases: phases,
+            timing: Timing(total_seconds: Date().timeIntervalSince(runStart), phases: phases,
                            train_examples_per_s: trainSeconds > 0 ? trainExamples / trainSeconds : nil,
                            eval_examples_per_s: Double(evaluated) / max(evalSeconds, 1e-9)))
     }
