@@ -9,8 +9,8 @@
 # one of its sources, or a module it imports, changes): Model; for the grid target, the sweep
 # readers of Distributed (only the files listed in distributed_readers, no MPI) and Yams
 # (Swift) with its libyaml (CYaml, C, built with clang -fsanitize=fuzzer-no-link,address)
-# from the package's checkout .build/checkouts/Yams (`swift package resolve` fetches it). Seeds: Tests/Fuzz/corpus/TARGET (committed, small);
-# inputs found while fuzzing go to .build-fuzz/corpus/TARGET, crashes to
+# from the package's checkout .build/checkouts/Yams (`swift package resolve` fetches it).
+# Seeds: Tests/Fuzz/corpus/TARGET (committed, small); inputs found while fuzzing go to .build-fuzz/corpus/TARGET, crashes to
 # .build-fuzz/artifacts/TARGET/. Exit status: 0 when no crash, 1 on a crash, 2 on misuse.
 # The last line of a fuzzing run reads:
 #   fuzz TARGET: N executions in S s, corpus C inputs, no crash
@@ -50,7 +50,7 @@ blas_libs=$(pkg-config --libs openblas)
 flags=(-parse-as-library -sanitize=fuzzer,address -O -g -I "$here/Sources/COpenBLAS")
 for f in $blas_cflags; do flags+=(-Xcc "$f"); done
 # C modules: the toolchain's own clang, whose sanitizer instrumentation matches swiftc's runtimes.
-toolchain=$(dirname "$(command -v swiftc)")
+toolchain=$(dirname "$(readlink -f "$(command -v swiftc)")")
 
 # The Yams checkout of this package (SwiftPM's, pinned by Package.resolved).
 yams_checkout() {
@@ -63,11 +63,12 @@ yams_checkout() {
   echo "$yams"
 }
 
-# -I flags to import the modules named $@ (Swift: $out/modules; C: its module map folder).
-module_includes() {
+# Sets `includes` to the -I flags that import the modules named $@ (Swift: $out/modules; C:
+# its module map folder).
+set_includes() {
   local m
-  echo "-I $out/modules"
-  for m in "$@"; do [[ -f "$out/modules/$m/module.modulemap" ]] && echo "-I $out/modules/$m"; done
+  includes=(-I "$out/modules")
+  for m in "$@"; do [[ -f "$out/modules/$m/module.modulemap" ]] && includes+=(-I "$out/modules/$m"); done
   return 0
 }
 
@@ -87,7 +88,9 @@ build_module() {
     *) die "no build step for module $module" ;;
   esac
   for f in "${sources[@]}"; do [[ -f "$f" ]] || die "$module: missing source $f (update build_module in scripts/fuzz.sh)"; done
-  local stale=0
+  local stale=0 interface="$out/modules/$module.swiftmodule"
+  [[ $language == c ]] && interface="$out/modules/$module/module.modulemap"
+  [[ -f "$interface" ]] || stale=1
   for f in "${sources[@]}" "${imports[@]}"; do [[ -f "$lib" && "$lib" -nt "$f" ]] || { stale=1; break; }; done
   (( stale )) || return 0
   echo "fuzz: building instrumented $module (${#sources[@]} files)" >&2
@@ -95,6 +98,7 @@ build_module() {
   rm -f "$lib"
   if [[ $language == c ]]; then
     # libyaml as SwiftPM builds it (YAML_DECLARE_EXPORT), with coverage and ASan for libFuzzer.
+    [[ -x "$toolchain/clang" && -x "$toolchain/llvm-ar" ]] || die "no clang and llvm-ar next to swiftc in $toolchain"
     local objects="$out/modules/$module.objects" include="$out/modules/$module"
     rm -rf "$objects" "$include"; mkdir -p "$objects"
     cp -R "$(dirname "${sources[0]}")/../include" "$include"
@@ -104,7 +108,8 @@ build_module() {
     done
     "$toolchain/llvm-ar" rcs "$lib" "$objects"/*.o
   else
-    swiftc "${flags[@]}" "${extra[@]}" $(module_includes "$@") -wmo -module-name "$module" \
+    set_includes "$@"
+    swiftc "${flags[@]}" "${extra[@]}" "${includes[@]}" -wmo -module-name "$module" \
       -emit-module -emit-module-path "$out/modules/$module.swiftmodule" \
       -emit-library -static -o "$lib" "${sources[@]}" 2>&1 | grep -v 'warning: Cannot export local symbol' >&2 || true
   fi
@@ -124,7 +129,8 @@ build_target() {
   (( stale )) || return 0
   echo "fuzz: building target $target" >&2
   mkdir -p "$out/bin"
-  swiftc "${flags[@]}" -module-name "fuzz_${target//-/_}" $(module_includes "${modules[@]}") "$source" Tests/Fuzz/FuzzSupport.swift \
+  set_includes "${modules[@]}"
+  swiftc "${flags[@]}" -module-name "fuzz_${target//-/_}" "${includes[@]}" "$source" Tests/Fuzz/FuzzSupport.swift \
     -L "$out/modules" "${libs[@]}" $blas_libs -o "$binary" 2>&1 | grep -v 'warning: Cannot export local symbol' >&2 || true
   [[ -x "$binary" ]] || die "building target $target failed"
 }
