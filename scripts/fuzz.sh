@@ -4,10 +4,13 @@
 #   scripts/fuzz.sh TARGET SECONDS [-opt=v…]  fuzz TARGET for SECONDS (extra libFuzzer options)
 #   scripts/fuzz.sh TARGET FILE…              run TARGET once on each FILE (reproduce a crash)
 #   scripts/fuzz.sh build [TARGET…]           build only
-# Each target is compiled with `swiftc -sanitize=fuzzer,address` against the Model module,
-# which is itself compiled with the same instrumentation into .build-fuzz/ (rebuilt when a
-# source under Sources/Model changes). Seeds: Tests/Fuzz/corpus/TARGET (committed, small);
-# inputs found while fuzzing go to .build-fuzz/corpus/TARGET, crashes to
+# Each target is compiled with `swiftc -sanitize=fuzzer,address` against the modules it needs,
+# themselves compiled with the same instrumentation into .build-fuzz/modules (each rebuilt when
+# one of its sources, or a module it imports, changes): Model; for the grid target, the sweep
+# readers of Distributed (only the files listed in distributed_readers, no MPI) and Yams
+# (Swift) with its libyaml (CYaml, C, built with clang -fsanitize=fuzzer-no-link,address)
+# from the package's checkout .build/checkouts/Yams (`swift package resolve` fetches it).
+# Seeds: Tests/Fuzz/corpus/TARGET (committed, small); inputs found while fuzzing go to .build-fuzz/corpus/TARGET, crashes to
 # .build-fuzz/artifacts/TARGET/. Exit status: 0 when no crash, 1 on a crash, 2 on misuse.
 # The last line of a fuzzing run reads:
 #   fuzz TARGET: N executions in S s, corpus C inputs, no crash
@@ -16,16 +19,27 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 out="$here/.build-fuzz"
 
-# Targets and the modules they need (only Model so far). To add one (e.g. the sweep grid /
-# manifest reader): write Tests/Fuzz/Targets/NAME.swift defining `func fuzzOneInput(_ bytes: [UInt8])`,
-# put seeds in Tests/Fuzz/corpus/NAME/, and add NAME here; a target needing a module other
-# than Model also needs that module's build step in build_module below.
+# Targets and the modules they need, in build order (a module after those it imports). To add
+# one: write Tests/Fuzz/Targets/NAME.swift defining `func fuzzOneInput(_ bytes: [UInt8])`, put
+# seeds in Tests/Fuzz/corpus/NAME/, and add NAME here; a module without a case in build_module
+# below needs one.
 declare -A target_modules=(
   [safetensors]=Model
   [wordpiece]=Model
   [bytepair]=Model
   [paper-formats]=Model
   [generic-table]=Model
+  [grid]="CYaml Yams Distributed"
+)
+
+# The Distributed files the grid target needs: the grid and manifest readers and what they use.
+# Distributed as a whole needs MPI; these files need only Foundation and Yams (keep them so).
+distributed_readers=(
+  Sources/Distributed/Sweep/Grid.swift
+  Sources/Distributed/Sweep/FlagValue.swift
+  Sources/Distributed/Sweep/Manifest.swift
+  Sources/Distributed/Sweep/SweepError.swift
+  Sources/Distributed/Training/TrainingMethod.swift
 )
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2; }
@@ -35,20 +49,70 @@ blas_cflags=$(pkg-config --cflags openblas 2>/dev/null) || die "pkg-config canno
 blas_libs=$(pkg-config --libs openblas)
 flags=(-parse-as-library -sanitize=fuzzer,address -O -g -I "$here/Sources/COpenBLAS")
 for f in $blas_cflags; do flags+=(-Xcc "$f"); done
+# C modules: the toolchain's own clang, whose sanitizer instrumentation matches swiftc's runtimes.
+toolchain=$(dirname "$(readlink -f "$(command -v swiftc)")")
 
-# Builds module $1 as an instrumented static library with its .swiftmodule in $out/modules.
+# The Yams checkout of this package (SwiftPM's, pinned by Package.resolved).
+yams_checkout() {
+  local yams="$here/.build/checkouts/Yams"
+  if [[ ! -d "$yams/Sources/CYaml" ]]; then
+    echo "fuzz: fetching the Yams package (swift package resolve)" >&2
+    swift package resolve >&2 || true
+  fi
+  [[ -d "$yams/Sources/CYaml" ]] || die "no Yams sources in $yams (run: swift package resolve)"
+  echo "$yams"
+}
+
+# Sets `includes` to the -I flags that import the modules named $@ (Swift: $out/modules; C:
+# its module map folder).
+set_includes() {
+  local m
+  includes=(-I "$out/modules")
+  for m in "$@"; do [[ -f "$out/modules/$m/module.modulemap" ]] && includes+=(-I "$out/modules/$m"); done
+  return 0
+}
+
+# Builds module $1 as an instrumented static library lib$1.a in $out/modules, with its
+# .swiftmodule (Swift) or module map and headers (C, in $out/modules/$1/) next to it;
+# $2… are the modules it imports (a newer library of one forces a rebuild; so does this script
+# for Distributed, whose file list is above).
 build_module() {
-  local module=$1 lib="$out/modules/lib$1.a"
+  local module=$1 lib="$out/modules/lib$1.a" sources=() language=swift extra=() yams imports=() m f
+  shift
+  for m in "$@"; do imports+=("$out/modules/lib$m.a"); done
   case "$module" in
-    Model) ;;
+    Model) mapfile -t sources < <(find Sources/Model -name '*.swift' | sort) ;;
+    CYaml) yams=$(yams_checkout); language=c; sources=("$yams"/Sources/CYaml/src/*.c) ;;
+    Yams) yams=$(yams_checkout); sources=("$yams"/Sources/Yams/*.swift); extra=(-D SWIFT_PACKAGE -suppress-warnings) ;;
+    Distributed) sources=("${distributed_readers[@]}"); imports+=("$here/scripts/fuzz.sh") ;;
     *) die "no build step for module $module" ;;
   esac
-  mapfile -t sources < <(find "Sources/$module" -name '*.swift' | sort)
-  if [[ -f "$lib" ]] && [[ -z $(find "Sources/$module" -name '*.swift' -newer "$lib" | head -1) ]]; then return; fi
+  for f in "${sources[@]}"; do [[ -f "$f" ]] || die "$module: missing source $f (update build_module in scripts/fuzz.sh)"; done
+  local stale=0 interface="$out/modules/$module.swiftmodule"
+  [[ $language == c ]] && interface="$out/modules/$module/module.modulemap"
+  [[ -f "$interface" ]] || stale=1
+  for f in "${sources[@]}" "${imports[@]}"; do [[ -f "$lib" && "$lib" -nt "$f" ]] || { stale=1; break; }; done
+  (( stale )) || return 0
   echo "fuzz: building instrumented $module (${#sources[@]} files)" >&2
   mkdir -p "$out/modules"
-  swiftc "${flags[@]}" -wmo -module-name "$module" -emit-module -emit-module-path "$out/modules/$module.swiftmodule" \
-    -emit-library -static -o "$lib" "${sources[@]}" 2>&1 | grep -v 'warning: Cannot export local symbol' >&2 || true
+  rm -f "$lib"
+  if [[ $language == c ]]; then
+    # libyaml as SwiftPM builds it (YAML_DECLARE_EXPORT), with coverage and ASan for libFuzzer.
+    [[ -x "$toolchain/clang" && -x "$toolchain/llvm-ar" ]] || die "no clang and llvm-ar next to swiftc in $toolchain"
+    local objects="$out/modules/$module.objects" include="$out/modules/$module"
+    rm -rf "$objects" "$include"; mkdir -p "$objects"
+    cp -R "$(dirname "${sources[0]}")/../include" "$include"
+    for f in "${sources[@]}"; do
+      "$toolchain/clang" -c -O1 -g -fsanitize=fuzzer-no-link,address -DYAML_DECLARE_EXPORT -I "$include" \
+        "$f" -o "$objects/$(basename "$f" .c).o" || die "compiling $f failed"
+    done
+    "$toolchain/llvm-ar" rcs "$lib" "$objects"/*.o
+  else
+    set_includes "$@"
+    swiftc "${flags[@]}" "${extra[@]}" "${includes[@]}" -wmo -module-name "$module" \
+      -emit-module -emit-module-path "$out/modules/$module.swiftmodule" \
+      -emit-library -static -o "$lib" "${sources[@]}" 2>&1 | grep -v 'warning: Cannot export local symbol' >&2 || true
+  fi
   [[ -f "$lib" ]] || die "building $module failed"
 }
 
@@ -56,15 +120,17 @@ build_module() {
 build_target() {
   local target=$1 source="Tests/Fuzz/Targets/$1.swift" binary="$out/bin/$1"
   [[ -n "${target_modules[$target]:-}" && -f "$source" ]] || die "unknown target '$target' (scripts/fuzz.sh list)"
-  local modules=(${target_modules[$target]}) libs=()
-  for m in "${modules[@]}"; do build_module "$m"; libs+=("-l$m"); done
+  local modules=(${target_modules[$target]}) libs=() built=()
+  # Each module imports those before it; static libraries link dependents first.
+  for m in "${modules[@]}"; do build_module "$m" "${built[@]}"; built+=("$m"); libs=("-l$m" "${libs[@]}"); done
   local inputs=("$source" Tests/Fuzz/FuzzSupport.swift) stale=0
   for m in "${modules[@]}"; do inputs+=("$out/modules/lib$m.a"); done
   for f in "${inputs[@]}"; do [[ -x "$binary" && "$binary" -nt "$f" ]] || stale=1; done
   (( stale )) || return 0
   echo "fuzz: building target $target" >&2
   mkdir -p "$out/bin"
-  swiftc "${flags[@]}" -module-name "fuzz_${target//-/_}" -I "$out/modules" "$source" Tests/Fuzz/FuzzSupport.swift \
+  set_includes "${modules[@]}"
+  swiftc "${flags[@]}" -module-name "fuzz_${target//-/_}" "${includes[@]}" "$source" Tests/Fuzz/FuzzSupport.swift \
     -L "$out/modules" "${libs[@]}" $blas_libs -o "$binary" 2>&1 | grep -v 'warning: Cannot export local symbol' >&2 || true
   [[ -x "$binary" ]] || die "building target $target failed"
 }
@@ -76,6 +142,9 @@ export LPFT_FUZZ_BYTEPAIR_MODEL=${LPFT_FUZZ_BYTEPAIR_MODEL:-$here/Tests/ModelTes
 export LSAN_OPTIONS="suppressions=$here/Tests/Fuzz/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export OPENBLAS_NUM_THREADS=1
+# libFuzzer, not Swift's backtracer, must handle a crash (to save the input; the backtracer
+# also waits up to 30 s per crash).
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=no}
 
 [[ $# -ge 1 ]] || usage
 case "$1" in

@@ -118,6 +118,83 @@ final class GridTests: XCTestCase {
         XCTAssertThrowsError(try sweep.readManifest()) { XCTAssertTrue($0.localizedDescription.contains("manifest.jsonl:1:")) }
     }
 
+    /// Regression (fuzz target `grid`): an integral real beyond 9·10^15 was planned as a real
+    /// but read back from manifest.jsonl as an integer (JSON writes 1e16 as `1e+16`, which
+    /// decodes as an Int), so the plan and the manifest disagreed. 1e16 = 10^16 exactly.
+    func testLargeIntegralRealsReadBackFromTheManifestUnchanged() throws {
+        XCTAssertEqual(FlagValue.number(1e16), .integer(10_000_000_000_000_000))
+        XCTAssertEqual(FlagValue.parsing("1e16"), .integer(10_000_000_000_000_000))
+        XCTAssertEqual(FlagValue.number(2.5e300), .real(2.5e300))
+        XCTAssertEqual(FlagValue.number(-4.0), .integer(-4))
+        let grid = "tasks: [sentiment-ood]\nmethods: [ft]\nseeds: [1]\nparameters: {lr: [1e16, 2.5e300], head-scale: 1.0e+16}\n"
+        let runs = try SweepGrid.parse(grid, source: "g.yaml").expand()
+        XCTAssertEqual(runs.count, 2)
+        XCTAssertEqual(runs[0].arguments.suffix(4), ["--head-scale", "10000000000000000", "--lr", "10000000000000000"])
+        XCTAssertEqual(runs[1].arguments.suffix(2), ["--lr", "2.5e+300"])
+        let directory = try TinyFixtures.temporaryDirectory("large-reals")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let sweep = SweepDirectory(directory)
+        try sweep.writePlan(runs)
+        XCTAssertEqual(try sweep.readManifest(), runs)
+    }
+
+    /// Regression (fuzz target `grid`): Yams composes nodes recursively, so deep nesting crashed
+    /// with a stack overflow; such text is now refused before Yams reads it, naming the file
+    /// (and the line for indentation, counted over any YAML line break).
+    func testDeeplyNestedGridsAreRefusedBeforeParsing() {
+        func message(_ text: String) -> String {
+            do { _ = try SweepGrid.parse(text, source: "g.yaml"); return "no error" } catch { return error.localizedDescription }
+        }
+        let depth = 200_000
+        let flow = message("tasks: " + String(repeating: "[", count: depth) + String(repeating: "]", count: depth))
+        XCTAssertTrue(flow.hasPrefix("g.yaml: \(depth) '[' and '{' (at most 400)"), flow)
+        let maps = message(String(repeating: "{a: ", count: depth) + "1" + String(repeating: "}", count: depth))
+        XCTAssertTrue(maps.hasPrefix("g.yaml: \(depth) '[' and '{'"), maps)
+        let compact = message(String(repeating: "- ", count: depth) + "x\n")
+        XCTAssertTrue(compact.hasPrefix("g.yaml:1: indented too deeply"), compact)
+        XCTAssertTrue(compact.contains("allow \(2 * depth + 3) levels"), compact)
+        // Line i (from 1) is indented i − 1 spaces: 2 · 63 + 3 = 129 > 128 first on line 64.
+        for lineBreak in ["\n", "\r", "\r\n", "\u{2028}"] {
+            let ladder = (0..<depth / 100).map { String(repeating: " ", count: $0) + "a:" + lineBreak }.joined()
+            XCTAssertTrue(message(ladder).hasPrefix("g.yaml:64: indented too deeply"), message(ladder))
+        }
+        // Bracket-heavy but legitimate: 150 task maps in flow style (150 '{' + 1 '[').
+        let tasks = (0..<150).map { "{name: t\($0), train: a.csv}" }.joined(separator: ", ")
+        XCTAssertEqual((try? SweepGrid.parse("tasks: [\(tasks)]\nmethods: [ft]\nseeds: [1]\n", source: "g"))?.tasks.count, 150)
+    }
+
+    func testGridFileThatIsNotUTF8() throws {
+        let directory = try TinyFixtures.temporaryDirectory("latin1-grid")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = directory.appendingPathComponent("grid.yaml")
+        try Data("tasks: [caf\u{E9}]\nmethods: [ft]\nseeds: [1]\n".data(using: .isoLatin1)!).write(to: url)
+        XCTAssertThrowsError(try SweepGrid.load(url)) {
+            XCTAssertEqual($0.localizedDescription, "\(url.path): not UTF-8 text; save the grid file as UTF-8")
+        }
+    }
+
+    /// A run id names runs/<id> and logs/<id>.log, which a sweep writes and deletes in: an id
+    /// that is not a plain file name (a path step, a slash, empty) is refused with its line.
+    func testManifestRunIdsMustBeFileNames() throws {
+        let directory = try TinyFixtures.temporaryDirectory("manifest-ids")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let sweep = SweepDirectory(directory)
+        let runs = try SweepGrid.parse(yaml, source: "g").expand()
+        try sweep.writePlan(Array(runs.prefix(2)))
+        let lines = try String(contentsOf: sweep.manifestURL, encoding: .utf8).split(separator: "\n").map(String.init)
+        for id in ["../../outside", "a/b", "..", ".", "", "run id", "r\u{E9}sum\u{E9}"] {
+            var record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(lines[1].utf8)) as? [String: Any])
+            record["id"] = id
+            let edited = String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self)
+            try (lines[0] + "\n" + edited + "\n").write(to: sweep.manifestURL, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try sweep.readManifest(), id) {
+                XCTAssertTrue($0.localizedDescription.hasPrefix("\(sweep.manifestURL.path):2: run id '\(id)' is not a plain file name"), $0.localizedDescription)
+            }
+        }
+        // Ids as `sweep plan` writes them (letters, digits, '-', '_', '.') are read.
+        XCTAssertEqual(try SweepRun.parseManifest(Data((lines[0] + "\n" + lines[1] + "\n").utf8), path: "m").map(\.id), Array(runs.prefix(2)).map(\.id))
+    }
+
     /// The array script: directives, one case per run with its arguments, the skip of complete
     /// runs, and bash accepts its syntax.
     func testSlurmScript() throws {

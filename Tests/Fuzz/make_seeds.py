@@ -37,7 +37,7 @@ def safetensors(tensors, metadata=None):
     return struct.pack("<Q", len(text)) + text + data
 
 
-for target in ["safetensors", "wordpiece", "bytepair", "paper-formats", "generic-table"]:
+for target in ["safetensors", "wordpiece", "bytepair", "paper-formats", "generic-table", "grid"]:
     shutil.rmtree(os.path.join(corpus, target), ignore_errors=True)
 
 # safetensors: one file per dtype family, metadata, a scalar, an empty tensor, two bad headers.
@@ -118,3 +118,95 @@ for mode, path in [(0, "generic/train.csv"), (1, "generic/validation.tsv"), (2, 
     write("generic-table", os.path.basename(path), bytes([mode]) + data)
 write("generic-table", "pairs.csv", bytes([4]) + b'text,pair,label\n"A man, a plan.",A canal.,yes\nCats.,"Dogs, loudly.",no\n')
 write("generic-table", "pairs.jsonl", bytes([6]) + b'{"text": "a", "pair": "b", "label": 1}\n{"text": "c", "pair": "d", "label": 2}\n')
+
+# grid: byte 0 even = a grid file (YAML or JSON), odd = a manifest.jsonl.
+readme_grid = """# grid.yaml
+tasks: [sentiment-ood]          # or {name: rte, format: rte, train: ..., test: ...}
+methods: [lp, ft, lp-ft, lora, lp-lora]
+seeds: [1001, 2002, 3003]
+parameters: {epochs: 10, batch-size: 16, lr: [1e-5, 5e-5]}
+overrides:
+  lora: {lr: [5e-4, 1e-3]}
+  lp-lora: {lr: [5e-4, 1e-3]}
+  lp: {lr: null, epochs: null}  # null removes a parameter
+"""
+write("grid", "readme.yaml", b"\x00" + readme_grid.encode())
+write("grid", "tasks.yaml", b"\x00" + b"""name: demo
+tasks: [sentiment-ood, {name: tiny, train: t.csv, test: s.csv, ood: [a=a.csv, b=b.csv]}]
+methods: [lp, ft, lora]
+seeds: [1001, 2002]
+parameters:
+  epochs: 3
+  lr: [1e-5, 5e-5]
+  head-scale: 100.0
+overrides:
+  lora: {lr: [5e-4, 1e-3, 2e-3]}
+  lp: {lr: null, epochs: null}
+""")
+write("grid", "tasks.json", b"\x00" + json.dumps({
+    "seeds": [1001, 2002], "methods": ["lp", "ft", "lora"],
+    "overrides": {"lp": {"epochs": None, "lr": None}, "lora": {"lr": [0.0005, "1e-3", 0.002]}},
+    "parameters": {"head-scale": 100, "lr": ["1e-5", 5e-05], "epochs": 3.0},
+    "tasks": ["sentiment-ood", {"ood": ["a=a.csv", "b=b.csv"], "test": "s.csv", "train": "t.csv", "name": "tiny"}]}).encode())
+write("grid", "sweep-test.yaml", b"\x00" + b"""tasks:
+  - {name: tiny, train: /tmp/d/train.csv, validation: /tmp/d/validation.csv, test: /tmp/d/test.csv}
+methods: [lp, ft, lp-ft]
+seeds: [5]
+parameters:
+  model: /tmp/model
+  epochs: 2
+  batch-size: 8
+  lr: 1e-3
+  fp16: [true, false]
+overrides:
+  lp: {epochs: null, lr: null}
+""")
+write("grid", "anchors-tags.yaml", b"\x00" + b"""%YAML 1.1
+---
+tasks:
+  - &t {name: "rte", format: rte, train: 'a b.tsv', test: b.tsv, text-pair-column: hypothesis}
+  - {name: cb, task: cb}
+methods: [!!str lp-lora, lora]
+seeds: [!!int 7, 0x10, 1_000]
+parameters: &p
+  lr: [.inf, -.5, 1e16, "0012"]
+  warmup-ratio: 0.1
+overrides: {lora: *p, lp-lora: {max-train: [10, 20], warmup-ratio: ~}}
+...
+""")
+for name, text in [("bad-unterminated.yaml", "tasks: [a\nmethods: [ft]"), ("bad-list.yaml", "- 1\n- 2\n"),
+                   ("bad-method.yaml", "tasks: [sentiment-ood]\nmethods: [ft, fine-tune]\nseeds: [1]\n"),
+                   ("bad-reserved.json", '{"tasks": ["x"], "methods": ["ft"], "seeds": [1], "parameters": {"out": "x", "--lr": 1}}')]:
+    write("grid", name, b"\x00" + text.encode())
+write("grid", "crlf.yaml", b"\x00" + readme_grid.replace("\n", "\r\n").encode())
+write("grid", "bad-deep.yaml", b"\x00tasks: " + b"[" * 500 + b"\nmethods:\n" + b"".join(b" " * i + b"- - [\n" for i in range(70)))
+write("grid", "bad-utf8.yaml", b"\x00tasks: [caf\xe9]\nmethods: [ft]\nseeds: [1]\n")
+
+
+def run_record(task, method, seed, parameters, task_flags):
+    """A manifest line as `sweep plan` writes it (SweepRun: id = readable prefix + FNV-1a 64 of
+    the canonical JSON arguments, first 10 hex digits; keys sorted, compact)."""
+    arguments = []
+    for flag in sorted(task_flags):
+        arguments += [f"--{flag}", task_flags[flag]]
+    arguments += ["--method", method, "--seed", str(seed)]
+    for flag in sorted(parameters):
+        arguments += [f"--{flag}", str(parameters[flag])]
+    canonical = "[" + ",".join(json.dumps(a, ensure_ascii=False) for a in arguments) + "]"
+    h = 0xCBF29CE484222325
+    for byte in canonical.encode():
+        h = ((h ^ byte) * 0x100000001B3) % (1 << 64)
+    record = {"arguments": arguments, "id": f"{task}-{method}-s{seed}-{h:016x}"[:len(f"{task}-{method}-s{seed}-") + 10],
+              "method": method, "parameters": parameters, "seed": seed, "task": task}
+    return json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+
+manifest = [run_record("sentiment-ood", "lp", 1001, {}, {"task": "sentiment-ood"}),
+            run_record("sentiment-ood", "ft", 1001, {"epochs": 10, "lr": 1e-05}, {"task": "sentiment-ood"}),
+            run_record("tiny", "lora", 2002, {"head-scale": 100, "lr": 0.0005}, {"train": "t.csv", "test": "s.csv"})]
+write("grid", "manifest.jsonl", b"\x01" + ("\n".join(manifest) + "\n").encode())
+write("grid", "manifest-blank-lines.jsonl", b"\x01" + ("\n\n" + manifest[0] + "\n   \n").encode())
+write("grid", "bad-manifest-repeat.jsonl", b"\x01" + ("\n".join([manifest[1], manifest[1]]) + "\n").encode())
+write("grid", "bad-manifest-record.jsonl", b"\x01" + (manifest[0] + '\n{"id": 1}\n').encode())
+write("grid", "bad-manifest-id.jsonl", b"\x01" + manifest[0].replace('"id":"sentiment-ood', '"id":"../../sentiment-ood').encode())
+

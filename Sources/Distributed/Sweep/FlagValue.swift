@@ -4,17 +4,18 @@ import Foundation
 /// real number, or a switch (true = the flag is given without a value, false = omitted).
 ///
 /// Numbers are canonical so that the same setting always gives the same run id: an integral
-/// real (`100.0`) is the integer `100`, and text that reads as a number (YAML's `1e-5`, which
-/// YAML 1.1 leaves as text) is that number.
+/// real that fits `Int` (`100.0`, `1e16`) is that integer, and text that reads as a number
+/// (YAML's `1e-5`, which YAML 1.1 leaves as text) is that number. So every value reads back
+/// from manifest.jsonl as itself (JSON writes `.real(1e16)` as `1e+16`, which decodes as an Int).
 public enum FlagValue: Hashable, Sendable, Codable, CustomStringConvertible {
     case text(String)
     case integer(Int)
     case real(Double)
     case toggle(Bool)
 
-    /// Canonical form of a real number: integral values become integers.
+    /// Canonical form of a real number: integral values in `Int`'s range become integers.
     public static func number(_ x: Double) -> FlagValue {
-        if x.isFinite, x == x.rounded(), abs(x) < 9.0e15 { return .integer(Int(x)) }
+        if let i = Int(exactly: x) { return .integer(i) }
         return .real(x)
     }
 

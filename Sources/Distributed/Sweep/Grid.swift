@@ -144,15 +144,19 @@ public struct SweepRun: Codable, Sendable, Equatable {
 extension SweepGrid {
     /// Reads a grid file (YAML, or JSON — YAML's subset).
     public static func load(_ url: URL) throws -> SweepGrid {
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
             throw SweepError.unreadable(path: url.path, reason: "\(error.localizedDescription); check the path")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw SweepError.invalidGrid(location: url.path, message: "not UTF-8 text; save the grid file as UTF-8")
         }
         return try parse(text, source: url.path)
     }
 
     /// Parses grid text; `source` names the file in errors (`grid.yaml:12:3: ...`).
     public static func parse(_ text: String, source: String) throws -> SweepGrid {
+        try checkNesting(text, source: source)
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch {
             throw SweepError.invalidGrid(location: source, message: "not valid YAML or JSON: \(error)")
@@ -193,6 +197,55 @@ extension SweepGrid {
             throw SweepError.invalidGrid(location: source, message: "task names repeat (\(taskNames.joined(separator: ", "))); give each task map a distinct name")
         }
         return grid
+    }
+}
+
+// MARK: Nesting
+
+extension SweepGrid {
+    /// '[' and '{' a grid may contain (each can open one more level of flow nesting).
+    static let maximumFlowCollections = 400
+    /// Block nesting a grid may reach on a line (bounded by its indentation and indicators).
+    static let maximumBlockLevels = 128
+
+    /// Refuses text that could nest deeper than a grid needs, before Yams sees it: Yams builds
+    /// nodes recursively, so a file nested a few thousand levels deep would overflow the stack
+    /// instead of failing cleanly. Checks an upper bound, not the exact depth (exact would need
+    /// YAML's own scanner): flow collections nest at most once per '[' or '{' anywhere in the
+    /// text; block collections open at increasing columns (a mapping and its indentless
+    /// sequence may share one), so on a line at most 2 · (indentation + '- '/'? ' indicators) + 3.
+    static func checkNesting(_ text: String, source: String) throws {
+        var flowCollections = 0
+        var line = 1, indentation = 0, indicators = 0, atIndentation = true, hasContent = false
+        var previous: Unicode.Scalar = "\n"
+        func endLine() throws {
+            let levels = 2 * (indentation + indicators) + 3
+            if hasContent && levels > maximumBlockLevels {
+                throw SweepError.invalidGrid(location: "\(source):\(line)", message: "indented too deeply: its indentation and '- '/'? ' indicators allow \(levels) levels of nesting (at most \(maximumBlockLevels)); a grid needs a few levels, indent less")
+            }
+        }
+        for scalar in text.unicodeScalars {
+            let isBreak = scalar == "\n" || scalar == "\r" || scalar == "\u{85}" || scalar == "\u{2028}" || scalar == "\u{2029}"
+            let isBlank = isBreak || scalar == " " || scalar == "\t"
+            if isBlank && (previous == "-" || previous == "?") { indicators += 1 }
+            if isBreak {
+                try endLine()
+                if !(scalar == "\n" && previous == "\r") { line += 1 }
+                indentation = 0; indicators = 0; atIndentation = true; hasContent = false
+            } else if isBlank {
+                if atIndentation { indentation += 1 }
+            } else {
+                atIndentation = false
+                hasContent = true
+            }
+            if scalar == "[" || scalar == "{" { flowCollections += 1 }
+            previous = scalar
+        }
+        if previous == "-" || previous == "?" { indicators += 1 }
+        try endLine()
+        if flowCollections > maximumFlowCollections {
+            throw SweepError.invalidGrid(location: source, message: "\(flowCollections) '[' and '{' (at most \(maximumFlowCollections)): each may nest one level deeper, and a grid needs a few; write long lists as block lists ('- item' lines)")
+        }
     }
 }
 

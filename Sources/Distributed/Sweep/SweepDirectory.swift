@@ -40,23 +40,7 @@ public struct SweepDirectory: Sendable {
         guard let data = FileManager.default.contents(atPath: manifestURL.path) else {
             throw SweepError.unreadable(path: manifestURL.path, reason: "no manifest; create one with: lpft-mpi sweep plan GRID --out \(url.path)")
         }
-        let decoder = JSONDecoder()
-        var runs: [SweepRun] = []
-        for (index, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
-            do { runs.append(try decoder.decode(SweepRun.self, from: Data(line.utf8))) } catch {
-                throw SweepError.invalidManifest(path: manifestURL.path, line: index + 1,
-                                                 message: "not a run record (\(error)); re-create it with lpft-mpi sweep plan")
-            }
-        }
-        guard !runs.isEmpty else {
-            throw SweepError.invalidManifest(path: manifestURL.path, line: 1, message: "no runs; re-create it with lpft-mpi sweep plan")
-        }
-        let ids = runs.map(\.id)
-        if Set(ids).count != ids.count {
-            throw SweepError.invalidManifest(path: manifestURL.path, line: 1, message: "run ids repeat; re-create it with lpft-mpi sweep plan")
-        }
-        return runs
+        return try SweepRun.parseManifest(data, path: manifestURL.path)
     }
 
     /// Where a run stands.
@@ -93,24 +77,5 @@ public struct SweepDirectory: Sendable {
         var lines = ["\(runs.count) run(s): \(complete) complete, \(failed.count) failed, \(pending) not run (or running)"]
         if !failed.isEmpty { lines.append("failed runs and their logs:"); lines += failed }
         return lines.joined(separator: "\n")
-    }
-}
-
-/// Errors of grids, manifests and sweep runs.
-public enum SweepError: Error, LocalizedError, Equatable {
-    case unreadable(path: String, reason: String)
-    case invalidGrid(location: String, message: String)
-    case invalidManifest(path: String, line: Int, message: String)
-    case invalidOption(String)
-    case launchFailed(String)
-
-    public var errorDescription: String? {
-        switch self {
-        case let .unreadable(path, reason): return "cannot read \(path): \(reason)"
-        case let .invalidGrid(location, message): return "\(location): \(message)"
-        case let .invalidManifest(path, line, message): return "\(path):\(line): \(message)"
-        case let .invalidOption(message): return message
-        case let .launchFailed(message): return message
-        }
     }
 }

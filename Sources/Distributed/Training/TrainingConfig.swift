@@ -1,21 +1,6 @@
 import Foundation
 import Model
 
-/// The five training methods of the paper.
-public enum TrainingMethod: String, Codable, CaseIterable, Sendable {
-    case lp, ft
-    case lpFT = "lp-ft"
-    case lora
-    case lpLoRA = "lp-lora"
-
-    /// Fits a linear probe on frozen features first (LP, LP-FT, LP-LoRA).
-    public var fitsLinearProbe: Bool { self == .lp || self == .lpFT || self == .lpLoRA }
-    /// Has a gradient-training stage after the (optional) probe.
-    public var hasTrainingStage: Bool { self != .lp }
-    /// The training stage updates LoRA factors and the head only.
-    public var usesLoRA: Bool { self == .lora || self == .lpLoRA }
-}
-
 /// Everything that determines a training run; written (resolved) to config.json.
 public struct TrainingConfig: Codable, Sendable {
     public var method: TrainingMethod
