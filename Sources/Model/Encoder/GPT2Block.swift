@@ -45,33 +45,15 @@ extension SequenceClassifier {
     private func gpt2BlockForward(_ l: Int, ws: Workspace<T>, lengths: UnsafePointer<Int32>,
                                   queryPositions: UnsafePointer<Int32>?, training: Bool, seed: UInt64) {
         let o = layerOffsets[l], a = ws.layers[l]
-        let B = ws.batch, T_ = ws.seqLen, H = config.hidden, I = config.intermediate
-        let N = B * T_
-        let rows = queryPositions == nil ? N : B
+        let T_ = ws.seqLen, H = config.hidden, N = ws.batch * T_
+        let rows = queryPositions == nil ? N : ws.batch
         let x = ws.hidden[l]
         // a = ln_1(x) on every token: keys and values of all positions are needed.
         layerNormForward(a.normed1, mean: a.mean1, rstd: a.rstd1, x, gamma: value(o.norm1Gamma), beta: value(o.norm1Beta),
                          n: N, dim: H, eps: config.layerNormEps)
-        // Fused c_attn (+ LoRA on the chosen column blocks) → causal attention.
-        linearForward(a.qkv, ldy: 3 * H, a.normed1, ldx: H, value(o.qkvWeight), value(o.qkvBias), n: N, inDim: H, outDim: 3 * H)
-        if let lora {
-            for (i, target) in lora.targets.enumerated() {
-                loraForward(out: a.qkv + target.block * H, ldo: 3 * H, tmp: a.loraTmp[i], x: a.normed1,
-                            a: value(o.loraA[i]), b: value(o.loraB[i]), n: N, inDim: H, outDim: H,
-                            rank: lora.rank, scaling: T(lora.scaling))
-            }
-        }
-        let shape = AttentionShape(batch: B, seqLen: T_, hidden: H, heads: config.heads, causal: true)
-        let probsCount = B * config.heads * T_ * (queryPositions == nil ? T_ : 1)
-        let attentionDrop = training && config.attentionDropout > 0
-        if attentionDrop {
-            dropoutMask(a.attentionMask, rows: probsCount / T_, dim: T_, p: config.attentionDropout, seed: seed &+ 1)
-        }
-        attentionForward(ctx: a.context, probs: a.probs, dropMask: attentionDrop ? UnsafePointer(a.attentionMask) : nil,
-                         dropScale: T(1 / (1 - config.attentionDropout)), qkv: a.qkv, lengths: lengths,
-                         queryPositions: queryPositions, shape: shape)
-        // h = x + dropout(c_proj(context)).
-        linearForward(a.residual1, ldy: H, a.context, ldx: H, value(o.outWeight), value(o.outBias), n: rows, inDim: H, outDim: H)
+        // h = x + dropout(c_proj(causal attention(a))).
+        attentionSublayerForward(o, a, ws: ws, input: a.normed1, rows: rows, lengths: lengths, queryPositions: queryPositions,
+                                 causal: true, training: training, seed: seed)
         let residualDrop = training && config.hiddenDropout > 0
         let residualScale = T(1 / (1 - config.hiddenDropout))
         if residualDrop {
@@ -82,10 +64,8 @@ extension SequenceClassifier {
         // out = h + dropout(c_proj(gelu_new(c_fc(ln_2(h))))).
         layerNormForward(a.normed2, mean: a.mean2, rstd: a.rstd2, a.residual1, gamma: value(o.norm2Gamma),
                          beta: value(o.norm2Beta), n: rows, dim: H, eps: config.layerNormEps)
-        linearForward(a.ffnPre, ldy: I, a.normed2, ldx: H, value(o.ffnInWeight), value(o.ffnInBias), n: rows, inDim: H, outDim: I)
-        activationForward(a.ffnAct, a.ffnPre, count: rows * I, config.activation)
         let out = ws.hidden[l + 1]
-        linearForward(out, ldy: H, a.ffnAct, ldx: I, value(o.ffnOutWeight), value(o.ffnOutBias), n: rows, inDim: I, outDim: H)
+        feedForwardForward(o, a, input: a.normed2, output: out, rows: rows)
         if residualDrop {
             dropoutMask(a.mask2, rows: rows, dim: H, p: config.hiddenDropout, seed: seed &+ 3)
             applyDropout(out, mask: a.mask2, count: rows * H, scale: residualScale)

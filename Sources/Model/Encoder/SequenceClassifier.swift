@@ -149,7 +149,7 @@ public final class SequenceClassifier<T: ModelScalar> {
     /// BERT / RoBERTa: embeddings → LayerNorm → dropout → post-LN layers into ws.output.
     private func encoderForward(_ batch: TokenBatch, ws: Workspace<T>, training: Bool, siteSeed: (Int) -> UInt64) {
         let N = ws.batch * ws.seqLen, H = config.hidden
-        let hiddenScale = T(1 / (1 - config.hiddenDropout)), attentionScale = T(1 / (1 - config.attentionDropout))
+        let hiddenScale = T(1 / (1 - config.hiddenDropout))
         batch.ids.withUnsafeBufferPointer { ids in
         batch.typeIds.withUnsafeBufferPointer { types in
         batch.positionIds.withUnsafeBufferPointer { positions in
@@ -172,7 +172,7 @@ public final class SequenceClassifier<T: ModelScalar> {
                 layerForward(l, ws: ws, lengths: lengths.baseAddress!,
                              queryPositions: pruned ? featurePositions.baseAddress! : nil,
                              training: training, seed: siteSeed(1 + l),
-                             hiddenScale: hiddenScale, attentionScale: attentionScale)
+                             hiddenScale: hiddenScale)
             }
         }}}}}
     }
@@ -180,32 +180,14 @@ public final class SequenceClassifier<T: ModelScalar> {
     /// One encoder layer: X = hidden[l] (N, H) → hidden[l+1] ((N or B), H).
     private func layerForward(_ l: Int, ws: Workspace<T>, lengths: UnsafePointer<Int32>,
                               queryPositions: UnsafePointer<Int32>?, training: Bool, seed: UInt64,
-                              hiddenScale: T, attentionScale: T) {
+                              hiddenScale: T) {
         let o = layerOffsets[l], a = ws.layers[l]
-        let B = ws.batch, T_ = ws.seqLen, H = config.hidden, I = config.intermediate
-        let N = B * T_
-        let rows = queryPositions == nil ? N : B
+        let T_ = ws.seqLen, H = config.hidden
+        let rows = queryPositions == nil ? ws.batch * T_ : ws.batch
         let x = ws.hidden[l]
-        // Fused Q, K, V projection (+ LoRA on the chosen parts).
-        linearForward(a.qkv, ldy: 3 * H, x, ldx: H, value(o.qkvWeight), value(o.qkvBias), n: N, inDim: H, outDim: 3 * H)
-        if let lora {
-            for (i, target) in lora.targets.enumerated() {
-                loraForward(out: a.qkv + target.block * H, ldo: 3 * H, tmp: a.loraTmp[i], x: x,
-                            a: value(o.loraA[i]), b: value(o.loraB[i]), n: N, inDim: H, outDim: H,
-                            rank: lora.rank, scaling: T(lora.scaling))
-            }
-        }
-        let shape = AttentionShape(batch: B, seqLen: T_, hidden: H, heads: config.heads, causal: false)
-        let probsCount = B * config.heads * T_ * (queryPositions == nil ? T_ : 1)
-        let attentionDrop = training && config.attentionDropout > 0
-        if attentionDrop {
-            dropoutMask(a.attentionMask, rows: probsCount / T_, dim: T_, p: config.attentionDropout, seed: seed &+ 1)
-        }
-        attentionForward(ctx: a.context, probs: a.probs, dropMask: attentionDrop ? UnsafePointer(a.attentionMask) : nil,
-                         dropScale: attentionScale, qkv: a.qkv, lengths: lengths,
-                         queryPositions: queryPositions, shape: shape)
-        // Output projection → dropout → + residual → LayerNorm.
-        linearForward(a.residual1, ldy: H, a.context, ldx: H, value(o.outWeight), value(o.outBias), n: rows, inDim: H, outDim: H)
+        // Attention → dropout → + residual → LayerNorm.
+        attentionSublayerForward(o, a, ws: ws, input: x, rows: rows, lengths: lengths, queryPositions: queryPositions,
+                                 causal: false, training: training, seed: seed)
         let hiddenDrop = training && config.hiddenDropout > 0
         if hiddenDrop {
             dropoutMask(a.mask1, rows: rows, dim: H, p: config.hiddenDropout, seed: seed &+ 2)
@@ -215,9 +197,7 @@ public final class SequenceClassifier<T: ModelScalar> {
         layerNormForward(a.normed1, mean: a.mean1, rstd: a.rstd1, a.residual1, gamma: value(o.norm1Gamma),
                          beta: value(o.norm1Beta), n: rows, dim: H, eps: config.layerNormEps)
         // Feed-forward: GELU(h1·W1ᵀ + b1)·W2ᵀ + b2 → dropout → + h1 → LayerNorm.
-        linearForward(a.ffnPre, ldy: I, a.normed1, ldx: H, value(o.ffnInWeight), value(o.ffnInBias), n: rows, inDim: H, outDim: I)
-        activationForward(a.ffnAct, a.ffnPre, count: rows * I, config.activation)
-        linearForward(a.residual2, ldy: H, a.ffnAct, ldx: I, value(o.ffnOutWeight), value(o.ffnOutBias), n: rows, inDim: I, outDim: H)
+        feedForwardForward(o, a, input: a.normed1, output: a.residual2, rows: rows)
         if hiddenDrop {
             dropoutMask(a.mask2, rows: rows, dim: H, p: config.hiddenDropout, seed: seed &+ 3)
             applyDropout(a.residual2, mask: a.mask2, count: rows * H, scale: hiddenScale)

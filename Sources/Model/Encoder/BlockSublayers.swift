@@ -1,6 +1,41 @@
-/// Backward pieces both block orders share — BERT/RoBERTa (post-norm) and GPT-2 (pre-norm)
-/// differ only in where their LayerNorms and residuals sit around these sublayers.
+/// The sublayers both block orders share, forward and backward — BERT/RoBERTa (post-norm) and
+/// GPT-2 (pre-norm) differ only in where their LayerNorms, dropout and residuals sit around them.
 extension SequenceClassifier {
+    /// Attention sublayer: input (N, H) → fused q,k,v (+ LoRA) → (causal) attention with
+    /// dropout on the probabilities → output projection into a.residual1 (rows, H).
+    func attentionSublayerForward(_ o: LayerOffsets, _ a: Workspace<T>.Layer, ws: Workspace<T>, input: UnsafeMutablePointer<T>,
+                                  rows: Int, lengths: UnsafePointer<Int32>, queryPositions: UnsafePointer<Int32>?,
+                                  causal: Bool, training: Bool, seed: UInt64) {
+        let B = ws.batch, T_ = ws.seqLen, H = config.hidden, N = B * T_
+        linearForward(a.qkv, ldy: 3 * H, input, ldx: H, value(o.qkvWeight), value(o.qkvBias), n: N, inDim: H, outDim: 3 * H)
+        if let lora {
+            for (i, target) in lora.targets.enumerated() {
+                loraForward(out: a.qkv + target.block * H, ldo: 3 * H, tmp: a.loraTmp[i], x: input,
+                            a: value(o.loraA[i]), b: value(o.loraB[i]), n: N, inDim: H, outDim: H,
+                            rank: lora.rank, scaling: T(lora.scaling))
+            }
+        }
+        let shape = AttentionShape(batch: B, seqLen: T_, hidden: H, heads: config.heads, causal: causal)
+        let probsCount = B * config.heads * T_ * (queryPositions == nil ? T_ : 1)
+        let attentionDrop = training && config.attentionDropout > 0
+        if attentionDrop {
+            dropoutMask(a.attentionMask, rows: probsCount / T_, dim: T_, p: config.attentionDropout, seed: seed &+ 1)
+        }
+        attentionForward(ctx: a.context, probs: a.probs, dropMask: attentionDrop ? UnsafePointer(a.attentionMask) : nil,
+                         dropScale: T(1 / (1 - config.attentionDropout)), qkv: a.qkv, lengths: lengths,
+                         queryPositions: queryPositions, shape: shape)
+        linearForward(a.residual1, ldy: H, a.context, ldx: H, value(o.outWeight), value(o.outBias), n: rows, inDim: H, outDim: H)
+    }
+
+    /// Feed-forward sublayer: input (rows, H) → activation(input·W1ᵀ + b1)·W2ᵀ + b2 into output (rows, H).
+    func feedForwardForward(_ o: LayerOffsets, _ a: Workspace<T>.Layer, input: UnsafeMutablePointer<T>,
+                            output: UnsafeMutablePointer<T>, rows: Int) {
+        let H = config.hidden, I = config.intermediate
+        linearForward(a.ffnPre, ldy: I, input, ldx: H, value(o.ffnInWeight), value(o.ffnInBias), n: rows, inDim: H, outDim: I)
+        activationForward(a.ffnAct, a.ffnPre, count: rows * I, config.activation)
+        linearForward(output, ldy: H, a.ffnAct, ldx: I, value(o.ffnOutWeight), value(o.ffnOutBias), n: rows, inDim: I, outDim: H)
+    }
+
     /// Feed-forward sublayer: dy = dL/d(second projection's output), (rows, H) → adds
     /// dL/d(sublayer input) into dInput (rows, H). `input` is what the first projection read.
     func feedForwardBackward(_ o: LayerOffsets, _ a: Workspace<T>.Layer, ws: Workspace<T>, dy: UnsafeMutablePointer<T>,
