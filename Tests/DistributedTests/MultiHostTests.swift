@@ -105,9 +105,11 @@ final class MultiHostTests: XCTestCase {
     }
 
     /// Kills every process of host `host`, then checks that the job stopped non-zero within 30 s
-    /// naming the host. OpenMPI names it in one of the ways seen here, depending on which of its
-    /// processes notices first: "Remote daemon: … on node hN", "Peer host:  hN", or a failed
-    /// connect() to hN's address.
+    /// naming the host. It is named in one of the ways seen here, depending on which process
+    /// notices first: OpenMPI's "Remote daemon: … on node hN", "Peer host:  hN" or a failed
+    /// connect() to hN's address, or — when mpirun first sees its launch agent end and reports only
+    /// "ORTE was unable to reliably start one or more daemons" — the agent's own line, which ssh
+    /// prints too when a host's processes die: "Connection to hN closed by remote host."
     @discardableResult
     func killHostAndExpectTheJobToStop(_ run: BackgroundRun, host: Int, during what: String,
                                        file: StaticString = #filePath, line: UInt = #line) throws -> MPILauncher.Result {
@@ -119,7 +121,7 @@ final class MultiHostTests: XCTestCase {
         XCTAssertFalse(r.timedOut, r.stderr, file: file, line: line)
         XCTAssertNotEqual(r.status, 0, "\(what) finished before h\(host) was killed; make it longer", file: file, line: line)
         XCTAssertLessThan(seconds, 30, file: file, line: line)
-        let namesHost = r.stderr.range(of: #"(on node|Peer host:)\s+h\#(host)\b|10\.77\.0\.\#(host):"#, options: .regularExpression) != nil
+        let namesHost = r.stderr.range(of: #"(on node|Peer host:|Connection to)\s+h\#(host)\b|10\.77\.0\.\#(host):"#, options: .regularExpression) != nil
         XCTAssertTrue(namesHost, r.stderr, file: file, line: line)
         return r
     }
