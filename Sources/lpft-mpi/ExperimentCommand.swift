@@ -84,7 +84,7 @@ struct Experiment: ParsableCommand {
         let start = Date()
         let outURL = URL(fileURLWithPath: out)
         let sweep = SweepDirectory(outURL.appendingPathComponent("sweep"))
-        let runs = grid().expand()
+        let runs = try grid().expand()
         try validateTrainArguments(runs)
         try sweep.writePlan(runs)
         let programs = SweepPrograms.current()

@@ -39,10 +39,16 @@ struct Sweep: ParsableCommand {
         var grid: String
         @Option(help: "Sweep folder to create (manifest.jsonl, runs/, logs/).")
         var out: String
+        @Option(help: "Refuse a grid that expands to more runs than this.")
+        var maxRuns: Int = SweepGrid.defaultRunLimit
+
+        func validate() throws {
+            guard maxRuns >= 1 else { throw ValidationError("--max-runs must be ≥ 1 (got \(maxRuns))") }
+        }
 
         func run() throws {
             let gridURL = URL(fileURLWithPath: grid)
-            let runs = try SweepGrid.load(gridURL).expand()
+            let runs = try SweepGrid.load(gridURL).expand(limit: maxRuns, source: gridURL.path)
             try validateTrainArguments(runs)
             let sweep = SweepDirectory(URL(fileURLWithPath: out))
             let manifest = try sweep.writePlan(runs, gridFile: gridURL)

@@ -29,7 +29,7 @@ final class GridTests: XCTestCase {
     func testExpansionCountsArgumentsAndOverrides() throws {
         let grid = try SweepGrid.parse(yaml, source: "grid.yaml")
         XCTAssertEqual(grid.name, "demo")
-        let runs = grid.expand()
+        let runs = try grid.expand()
         // Per task: lp 1 combination, ft 2 learning rates, lora 3 learning rates; × 2 seeds; × 2 tasks.
         XCTAssertEqual(runs.count, 2 * (1 + 2 + 3) * 2)
         XCTAssertEqual(Set(runs.map(\.id)).count, runs.count)
@@ -65,10 +65,34 @@ final class GridTests: XCTestCase {
         }
     }
 
+    /// The run count comes from the axis lengths (here 2 tasks × 2 seeds × (1 + 2 + 3)), and a
+    /// grid over the limit is refused before any run is made, naming file, count, limit and axes;
+    /// a count that overflows Int saturates instead of trapping.
+    func testGridsOverTheRunLimitAreRefusedBeforeExpansion() throws {
+        let grid = try SweepGrid.parse(yaml, source: "grid.yaml")
+        XCTAssertEqual(grid.combinationCount, 24)
+        XCTAssertEqual(try grid.expand(limit: 24).count, 24)
+        XCTAssertThrowsError(try grid.expand(limit: 23, source: "grid.yaml")) { error in
+            let message = error.localizedDescription
+            for part in ["grid.yaml", "expands to 24 runs", "limit of 23", "2 task(s) × 2 seed(s)", "lora: lr 3", "ft: lr 2",
+                         "lp: no parameter axes", "--max-runs"] {
+                XCTAssertTrue(message.contains(part), "'\(part)' missing from: \(message)")
+            }
+        }
+        // 1000 values on each of 7 axes: 10^21 combinations, more than Int.max.
+        let axis = (0..<1000).map { FlagValue.integer($0) }
+        let huge = SweepGrid(tasks: [.builtin("sentiment-ood")], methods: [.ft], seeds: [1],
+                             parameters: Dictionary(uniqueKeysWithValues: (0..<7).map { ("flag\($0)", axis) }))
+        XCTAssertEqual(huge.combinationCount, Int.max)
+        XCTAssertThrowsError(try huge.expand()) { error in
+            XCTAssertTrue(error.localizedDescription.contains("more than \(Int.max) runs"), error.localizedDescription)
+        }
+    }
+
     func testDuplicateRunsCollapse() throws {
         let grid = SweepGrid(tasks: [.builtin("sentiment-ood")], methods: [.lp], seeds: [1, 1],
                              parameters: ["lr": [.real(1e-5), .real(2e-5)]], overrides: [.lp: ["lr": nil]])
-        XCTAssertEqual(grid.expand().count, 1)
+        XCTAssertEqual(try grid.expand().count, 1)
     }
 
     func testBadGridsNameTheProblemAndTheLine() {

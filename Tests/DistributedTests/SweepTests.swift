@@ -96,7 +96,7 @@ final class SweepTests: XCTestCase {
         try sweep.writePlan(bad.expand())
         let r = try MPILauncher.runSingle(["sweep", "run", sweep.url.path, "--ranks", "1"], timeout: 60)
         XCTAssertNotEqual(r.status, 0)
-        let id = bad.expand()[0].id
+        let id = try bad.expand()[0].id
         XCTAssertTrue(r.stdout.contains("FAILED \(id)"), r.stdout)
         XCTAssertTrue(r.stdout.contains(sweep.logURL(id).path), r.stdout)
         XCTAssertTrue(try String(contentsOf: sweep.logURL(id), encoding: .utf8).contains("nonexistent.csv"))
@@ -110,6 +110,25 @@ final class SweepTests: XCTestCase {
         let r = try MPILauncher.runSingle(["sweep", "plan", grid.path, "--out", work.appendingPathComponent("bad").path], timeout: 30)
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("learning-rate"), r.stderr)
+    }
+
+    /// `sweep plan` refuses a grid over --max-runs with the count and the flag to raise it, and
+    /// writes no manifest; raising the limit plans it.
+    func testPlanRefusesAGridOverTheRunLimit() throws {
+        try "tasks: [sentiment-ood]\nmethods: [ft, lora]\nseeds: [1, 2, 3]\nparameters: {lr: [1e-5, 2e-5, 3e-5], warmup-ratio: [0, 0.1]}\n"
+            .write(to: grid, atomically: true, encoding: .utf8)
+        let out = work.appendingPathComponent("capped")
+        let r = try MPILauncher.runSingle(["sweep", "plan", grid.path, "--out", out.path, "--max-runs", "35"], timeout: 30)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("expands to 36 runs, more than the limit of 35"), r.stderr)
+        XCTAssertTrue(r.stderr.contains(grid.path), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("manifest.jsonl").path))
+        let ok = try MPILauncher.runSingle(["sweep", "plan", grid.path, "--out", out.path, "--max-runs", "36"], timeout: 30)
+        assertSucceeded(ok, "sweep plan --max-runs 36")
+        XCTAssertTrue(ok.stdout.contains("planned 36 run(s)"), ok.stdout)
+        let zero = try MPILauncher.runSingle(["sweep", "plan", grid.path, "--out", out.path, "--max-runs", "0"], timeout: 30)
+        XCTAssertNotEqual(zero.status, 0)
+        XCTAssertTrue(zero.stderr.contains("--max-runs must be ≥ 1"), zero.stderr)
     }
 
     // MARK: Slurm

@@ -44,18 +44,59 @@ public struct SweepGrid: Sendable, Equatable {
     public static let dataFlags: Set<String> = ["task", "train", "validation", "test", "ood", "format",
                                                 "text-column", "text-pair-column", "label-column"]
 
+    /// Most runs `sweep plan` expands a grid to unless told otherwise (`--max-runs`).
+    public static let defaultRunLimit = 10_000
+
+    /// Parameters of `method`'s runs: the grid's, with the method's overrides applied.
+    func resolvedParameters(for method: TrainingMethod) -> [String: [FlagValue]] {
+        var resolved = parameters
+        for (flag, values) in overrides[method] ?? [:] {
+            if let values { resolved[flag] = values } else { resolved[flag] = nil }
+        }
+        return resolved
+    }
+
+    /// How many runs the grid expands to before duplicates are removed, computed from the axis
+    /// lengths without expanding (saturates at Int.max), so that a huge grid is refused early.
+    public var combinationCount: Int {
+        func times(_ a: Int, _ b: Int) -> Int {
+            let (product, overflow) = a.multipliedReportingOverflow(by: b)
+            return overflow ? Int.max : product
+        }
+        var total = 0
+        for method in methods {
+            let perMethod = resolvedParameters(for: method).values.reduce(times(tasks.count, seeds.count)) { times($0, $1.count) }
+            let (sum, overflow) = total.addingReportingOverflow(perMethod)
+            total = overflow ? Int.max : sum
+        }
+        return total
+    }
+
     /// The runs of the grid in a fixed order (task, method, parameter combination, seed),
-    /// duplicates (equal command lines) removed.
-    public func expand() -> [SweepRun] {
+    /// duplicates (equal command lines) removed. A grid of more than `limit` combinations is
+    /// refused before any run is made (a few short lists multiply fast; a typo such as a
+    /// 1000-element list should not fill the memory or a cluster queue).
+    /// `source` names the grid file in that error.
+    public func expand(limit: Int = SweepGrid.defaultRunLimit, source: String = "grid") throws -> [SweepRun] {
+        let count = combinationCount
+        guard count <= limit else {
+            let axes = methods.map { method -> String in
+                let lengths = resolvedParameters(for: method).filter { $0.value.count > 1 }
+                    .sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.count)" }
+                return "\(method.rawValue): " + (lengths.isEmpty ? "no parameter axes" : lengths.joined(separator: " × "))
+            }
+            let total = count == Int.max ? "more than \(Int.max)" : String(count)
+            throw SweepError.invalidGrid(
+                location: source,
+                message: "the grid expands to \(total) runs, more than the limit of \(limit) "
+                    + "(\(tasks.count) task(s) × \(seeds.count) seed(s) × parameter axes per method — \(axes.joined(separator: "; "))); "
+                    + "shorten its lists, or raise the limit with `sweep plan --max-runs N` if you mean it")
+        }
         var runs: [SweepRun] = []
         var seen: Set<String> = []
         for task in tasks {
             for method in methods {
-                var resolved = parameters
-                for (flag, values) in overrides[method] ?? [:] {
-                    if let values { resolved[flag] = values } else { resolved[flag] = nil }
-                }
-                for combination in Self.combinations(resolved) {
+                for combination in Self.combinations(resolvedParameters(for: method)) {
                     for seed in seeds {
                         let run = SweepRun(task: task, method: method, seed: seed, parameters: combination)
                         if seen.insert(run.id).inserted { runs.append(run) }

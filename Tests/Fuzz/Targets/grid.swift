@@ -34,10 +34,21 @@ func checkGrid(_ bytes: ArraySlice<UInt8>) {
         for (flag, values) in grid.overrides[method] ?? [:] { axes[flag] = values?.count }
         planned += axes.values.reduce(1.0) { $0 * Double($1) }
     }
-    planned *= Double(grid.tasks.count * grid.seeds.count)
-    guard planned <= Double(maximumExpandedRuns) else { return }
-
-    let runs = grid.expand()
+    planned *= Double(grid.tasks.count) * Double(grid.seeds.count)
+    // The grid's own count (integer, saturating) agrees, and expand refuses exactly the grids
+    // over the limit, before making any run.
+    let count = grid.combinationCount
+    if planned < 9e15 { require(Double(count) == planned, "combinationCount \(count) for \(planned) combinations") }
+    else { require(Double(count) >= 9e15, "combinationCount \(count) for \(planned) combinations") }
+    let runs: [SweepRun]
+    do {
+        runs = try grid.expand(limit: maximumExpandedRuns, source: "fuzz.yaml")
+    } catch {
+        require(planned > Double(maximumExpandedRuns), "refused a grid of \(planned) combinations: \(error)")
+        require("\(error.localizedDescription)".contains("more than the limit"), "refusal without the limit: \(error)")
+        return
+    }
+    require(planned <= Double(maximumExpandedRuns), "expanded a grid of \(planned) combinations over the limit")
     require(!runs.isEmpty && Double(runs.count) <= planned, "\(runs.count) runs from \(planned) combinations")
     require(Set(runs.map(\.id)).count == runs.count, "run ids repeat")
     for run in runs {
