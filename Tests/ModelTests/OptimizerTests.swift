@@ -26,6 +26,44 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// The Float update runs 8 lanes at a time; it must give, bit for bit, what the scalar
+    /// formula gives in Float (37 values: four groups of 8 and a tail of 5, over three steps).
+    func testFloatLanesAreBitIdenticalToTheScalarFormula() {
+        let n = 37
+        let store = ParameterStore<Float>([("w", [n], .backbone)])
+        var rng = RandomGenerator(seed: 11)
+        var p = (0..<n).map { _ in Float(rng.nextGaussian()) }
+        for i in 0..<n { store.values[i] = p[i] }
+        let opt = AdamW(parameters: store, range: 0..<n)
+        var m = [Float](repeating: 0, count: n), v = m
+        let lr = 3e-3
+        for step in 1...3 {
+            let g = (0..<n).map { _ in Float(rng.nextGaussian()) * 0.1 }
+            for i in 0..<n { store.gradients[i] = g[i] }
+            opt.update(store, learningRate: lr)
+            let b1 = Float(0.9), b2 = Float(0.999)
+            let stepSize = Float(lr / (1 - pow(0.9, Double(step))))
+            let invSqrtCorrection2 = Float(1 / (1 - pow(0.999, Double(step))).squareRoot())
+            for i in 0..<n {
+                m[i] = b1 * m[i] + (1 - b1) * g[i]
+                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                p[i] -= stepSize * m[i] / (v[i].squareRoot() * invSqrtCorrection2 + Float(1e-8))
+            }
+            XCTAssertEqual(Array(store.values).map(\.bitPattern), p.map(\.bitPattern), "step \(step)")
+        }
+    }
+
+    /// The 8-lane sum of squares agrees with a Double sum, for every length around the lane width.
+    func testSumOfSquaresOverLanes() {
+        var rng = RandomGenerator(seed: 5)
+        let x = (0..<70).map { _ in Float(rng.nextGaussian()) }
+        for count in [0, 1, 7, 8, 9, 16, 23, 70] {
+            let exact = x[0..<count].reduce(0.0) { $0 + Double($1) * Double($1) }
+            let got = x.withUnsafeBufferPointer { sumOfSquares($0.baseAddress!, count: count) }
+            XCTAssertEqual(Double(got), exact, accuracy: 1e-5 * max(1, exact), "count \(count)")
+        }
+    }
+
     /// Skipping untouched word-embedding rows gives bit-identical parameters to the dense update.
     func testSparseRowsAreExactlyTheDenseUpdate() {
         let rows = 6, dim = 4
