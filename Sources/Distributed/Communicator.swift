@@ -266,6 +266,15 @@ public final class Communicator {
                        "MPI_Recv(\(buffer.count) × \(T.self) from rank \(source))")
     }
 
+    /// Sends `outgoing` to `peer` while receiving `incoming` from it; the peer calls it with the
+    /// buffers the other way round. Waits without spinning (a compute thread may share the core).
+    public func exchange<T: MPIElement>(_ outgoing: UnsafeBufferPointer<T>, into incoming: UnsafeMutableBufferPointer<T>,
+                                        with peer: Int, tag: Int = 0) throws {
+        try Self.check(mpishim_exchange(outgoing.baseAddress, Int64(outgoing.count), incoming.baseAddress,
+                                        Int64(incoming.count), T.mpiElementType, Int32(peer), Int32(tag)),
+                       "MPI_Isend/MPI_Irecv(\(outgoing.count) / \(incoming.count) × \(T.self) with rank \(peer))")
+    }
+
     public func send<T: MPIElement>(_ array: [T], to dest: Int, tag: Int = 0) throws {
         try array.withUnsafeBufferPointer { try send($0, to: dest, tag: tag) }
     }

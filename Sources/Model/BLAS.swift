@@ -157,8 +157,32 @@ extension Double: ModelScalar {
 }
 
 extension BLAS {
+    /// Sustained sgemm rate: the n³ product repeated for at least `seconds`, total flops over
+    /// total time. `start` runs once the operands are ready — a barrier there makes every rank
+    /// of a node multiply at the same time, the condition the NTK's Gram products run under
+    /// (a best-of-few figure taken while a neighbour rank is idle overstates it).
+    public static func sustainedSgemmGFLOPS(size n: Int = 1536, seconds: Double = 2,
+                                            start: () throws -> Void) rethrows -> Double {
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+        let b = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+        defer { a.deallocate(); b.deallocate(); c.deallocate() }
+        var rng = RandomGenerator(seed: 1)
+        for i in 0..<(n * n) { a[i] = rng.nextFloat() - 0.5; b[i] = rng.nextFloat() - 0.5; c[i] = 0 }
+        try start()
+        return withInternalThreads(threads) { () -> Double in
+            var products = 0
+            let begin = ProcessStats.now()
+            repeat {
+                Float.gemm(.none, .none, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n, beta: 0, c: c, ldc: n)
+                products += 1
+            } while ProcessStats.now() - begin < seconds
+            return 2 * Double(n) * Double(n) * Double(n) * Double(products) / (ProcessStats.now() - begin) / 1e9
+        }
+    }
+
     /// Achieved GFLOP/s of a plain n×n×n sgemm in this process with the current threads
-    /// (best of `repeats`) — the baseline every compute benchmark is compared against.
+    /// (best of `repeats`) — the baseline of the single-process benchmark (`bench model`).
     public static func sgemmGFLOPS(size n: Int = 1536, repeats: Int = 5) -> Double {
         let a = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
         let b = UnsafeMutablePointer<Float>.allocate(capacity: n * n)

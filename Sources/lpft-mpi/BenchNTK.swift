@@ -12,8 +12,10 @@ struct BenchNTK: RankCommand {
             random train examples of --task on the real model, C classes, the initial head
             (--method ft), no analysis and no files. seconds = the whole computation on rank 0
             (model load included); gram_gflops = each rank's product flops / its product seconds
-            (mean over ranks); sgemm_gflops = a plain 1536³ sgemm on every rank at the same time,
-            same threads (mean over ranks); peak_rss_mib = the largest rank's peak resident memory.
+            (mean over ranks); sgemm_gflops = a plain 1536³ sgemm repeated for 3 s on every rank
+            at the same time (started by a barrier), same threads: the sustained rate under the
+            sharing the Gram products run under (mean over ranks); peak_rss_mib = the largest
+            rank's peak resident memory.
             """)
 
     @Option(help: "Comma-separated numbers of train examples.")
@@ -64,8 +66,8 @@ struct BenchNTK: RankCommand {
             settings.memoryBudgetBytes = budget
             settings.analyze = false
             let report = try NTKJob.run(settings, comm: comm)
-            // The baseline, on every rank at once as the Gram products ran.
-            let sgemm = try comm.gatherv([BLAS.sgemmGFLOPS()])
+            // The baseline, sustained on every rank at once, as the Gram products ran.
+            let sgemm = try comm.gatherv([BLAS.sustainedSgemmGFLOPS(seconds: 3) { try comm.barrier() }])
             guard comm.isRoot, let report, let sgemm else { continue }
             let gram = report.run.gramGflops.reduce(0, +) / Double(report.run.gramGflops.count)
             let row = Row(n: n, classes: classes, ranks: comm.size, chunks: report.plan.chunks, seconds: report.run.totalSeconds,

@@ -13,7 +13,7 @@ struct SelfTest: ParsableCommand {
 struct SelfTestComm: RankCommand {
     static let configuration = CommandConfiguration(
         commandName: "comm",
-        abstract: "Exact checks of allreduce, broadcast, gatherv, allgatherv and send/recv across ranks.",
+        abstract: "Exact checks of allreduce, broadcast, gatherv, allgatherv, send/recv and exchange across ranks.",
         discussion: """
             Every rank contributes integer-valued data of a different length, so each result is
             known exactly. --chunk-limit forces the chunked (large-count) code paths with small
@@ -101,6 +101,17 @@ struct SelfTestComm: RankCommand {
                 try comm.send(out, to: next, tag: 5)
                 try expect(got.allSatisfy { $0 == Int64(prev) }, "recv from \(prev)")
             }
+        }
+        // Pairwise exchange (0↔1, 2↔3, …) with uneven counts: rank r sends length + r values
+        // r·1e6 + i and receives its partner's; a rank without a partner sits it out.
+        let partner = r ^ 1
+        if partner < p {
+            let out = (0..<(length + r)).map { Int64(r) * 1_000_000 + Int64($0) }
+            var got = [Int64](repeating: -1, count: length + partner)
+            try out.withUnsafeBufferPointer { o in
+                try got.withUnsafeMutableBufferPointer { try comm.exchange(o, into: $0, with: partner, tag: 6) }
+            }
+            try expect(got == (0..<(length + partner)).map { Int64(partner) * 1_000_000 + Int64($0) }, "exchange with \(partner)")
         }
         try comm.barrier()
         printRoot(comm, "selftest comm: OK (ranks \(p), chunk limit \(comm.chunkLimit))")

@@ -242,19 +242,13 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         return result
     }
 
-    /// Swaps one slab with the partner: the lower rank sends first, the higher receives first,
-    /// so the blocking calls always meet.
+    /// Swaps one slab with the partner (send and receive at once; counts as the partner expects).
     private func exchange(slab: UnsafePointer<T>, count: Int, partner: Int, into buffer: UnsafeMutablePointer<T>,
                           receiveCount: Int) throws {
-        let outgoing = UnsafeBufferPointer(start: slab, count: count)
-        let incoming = UnsafeMutableBufferPointer(start: buffer, count: receiveCount)
-        if comm.rank < partner {
-            if count > 0 { try comm.send(outgoing, to: partner, tag: 71) }
-            if receiveCount > 0 { try comm.recv(incoming, from: partner, tag: 71) }
-        } else {
-            if receiveCount > 0 { try comm.recv(incoming, from: partner, tag: 71) }
-            if count > 0 { try comm.send(outgoing, to: partner, tag: 71) }
-        }
+        // Both directions at once, waiting without spinning: the worker thread multiplying the
+        // previous slab runs on this rank's core.
+        try comm.exchange(UnsafeBufferPointer(start: slab, count: count),
+                          into: UnsafeMutableBufferPointer(start: buffer, count: receiveCount), with: partner, tag: 71)
     }
 
     // MARK: One chunk, end to end

@@ -71,6 +71,11 @@ int mpishim_allgatherv(const void *sendBuffer, int64_t sendCount, void *recvBuff
 
 int mpishim_send(const void *buffer, int64_t count, int elementType, int dest, int tag);
 int mpishim_recv(void *buffer, int64_t count, int elementType, int source, int tag);
+/* Sends sendCount elements to `peer` while receiving recvCount from it (both ranks call it,
+ * each with the other's counts). Waits by testing and sleeping 50 µs in between instead of
+ * spinning inside MPI, so a compute thread of this rank on the same core keeps the core. */
+int mpishim_exchange(const void *sendBuffer, int64_t sendCount, void *recvBuffer, int64_t recvCount,
+                     int elementType, int peer, int tag);
 
 /* Stall inspector. Every operation above runs against a deadline once a timeout is set: a
  * background thread watches the clock while the main thread is inside MPI. When an operation
