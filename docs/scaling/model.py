@@ -7,7 +7,7 @@
    `lpft-mpi bench allreduce` runs measured across P = 2 and 3 namespace hosts on rate-shaped
    links (scripts/measure-allreduce-netns.sh), per P, on messages >= 256 KiB (relative least
    squares); beta is reported as a fraction of the shaped rate.
-2. Predicts the step time t(P) = t_compute + T(P, n) (no overlap of communication with the
+2. Predicts the step time t(P) = t_compute + T(P, n), with t_compute measured by `bench model`, (no overlap of communication with the
    backward pass) for 2..256 nodes, 25 and 100 Gbit/s links, MiniLM-L6 and RoBERTa-base
    gradients (float32, dense), and the scaling efficiency t_compute / t(P).
 3. Writes docs/scaling/scaling.svg (left: measured points and fitted model; right: predicted
@@ -33,18 +33,20 @@ MODELS = {
 }
 
 # ---- Compute per step (seconds per optimizer step on one node) ----------------------------
-# >>> ASSUMED, NOT MEASURED: replace with the measured value when available. <<<
-# Measure on one cluster node with
-#     lpft-mpi bench model --json --batch 32 --seq 128                  (MiniLM-L6)
-#     lpft-mpi bench model --json --batch 32 --seq 128 --model DIR      (RoBERTa-base)
-# and put its "train_step_seconds" here. The assumed values: per-rank batch 32 x 128 tokens,
-# 6 FLOP per non-embedding parameter per token (forward + backward), 1 TFLOP/s sustained per
-# node: MiniLM-L6 ~10.8M non-embedding parameters -> 0.27 s; RoBERTa-base ~86M -> 2.1 s.
+# MEASURED on this project's machine (2 vCPUs, AMD EPYC with AVX2; one rank, 2 BLAS threads;
+# per-rank batch 32 x 128 tokens; 2026-11-27), `train_step_seconds` of
+#     lpft-mpi bench model --json --batch 32 --seq 128                       (MiniLM-L6, real weights)
+#     lpft-mpi bench model --json --batch 32 --seq 128 --model DIR           (DIR: RoBERTa-base's
+#                                                 config.json only, so random weights; same flops)
+# MiniLM: 3.47 s (69 GFLOP/s); RoBERTa-base: 17.9 s (112 GFLOP/s, 81 % of the same run's sgemm).
 COMPUTE_SECONDS = {
-    "MiniLM-L6 (22.7M)": 0.27,
-    "RoBERTa-base (125M)": 2.1,
+    "MiniLM-L6 (22.7M)": 3.47,
+    "RoBERTa-base (125M)": 17.9,
 }
-COMPUTE_IS_MEASURED = False
+COMPUTE_IS_MEASURED = True
+# A cluster node computes faster than this 2-vCPU machine; the tables also show t_compute
+# divided by these factors (e.g. 10 for a ~1.4 TFLOP/s node). The plot uses the measured value.
+NODE_SPEEDUPS = [1, 10]
 
 LINKS_GBIT = [25, 100]
 NODES = [2 ** k for k in range(1, 9)]  # 2 .. 256
@@ -171,7 +173,8 @@ def svg_plot(path, groups, fits, predictions):
         out.append(f'<line x1="615" y1="{legend_y}" x2="645" y2="{legend_y}" stroke="{color}" stroke-width="2"{dash}/>')
         out.append(f'<text x="652" y="{legend_y + 4}">{model}, {link} Gbit/s</text>')
         legend_y += 16
-    note = "compute per step ASSUMED (see docs/scaling.md)" if not COMPUTE_IS_MEASURED else "compute per step measured"
+    note = ("compute per step ASSUMED (see docs/scaling.md)" if not COMPUTE_IS_MEASURED
+            else "compute per step measured on this 2-vCPU machine (bench model, batch 32 x 128)")
     out.append(f'<text x="600" y="{height - 30}" fill="#555">{note}</text>')
     out.append("</svg>")
     with open(path, "w") as f:
@@ -207,22 +210,29 @@ def main():
     alpha = ALPHA_SECONDS
     print(f"\ncluster model: alpha = {alpha * 1e6:.0f} us per ring step (assumed), beta = {efficiency:.0%} of the link"
           f" rate (measured: {rate}, {label}, P={p}); compute per step {'measured' if COMPUTE_IS_MEASURED else 'ASSUMED'}")
-    predictions = {}
-    for model, params in MODELS.items():
-        n = 4 * params
-        for link in LINKS_GBIT:
-            b = efficiency * link * 1e9 / 8
-            series = []
-            for p in NODES:
-                comm = ring_time(p, n, alpha, b)
-                step = COMPUTE_SECONDS[model] + comm
-                series.append((p, comm, step, COMPUTE_SECONDS[model] / step))
-            predictions[(model, link)] = series
-    print("\n| model | link | " + " | ".join(f"P={p}" for p in NODES) + " |")
-    print("|---|---|" + "---|" * len(NODES))
-    for (model, link), series in sorted(predictions.items()):
-        cells = " | ".join(f"{c:.3f} s / {e:.0%}" for _, c, _, e in series)
-        print(f"| {model} | {link} Gbit/s | {cells} |")
+    def predict(speedup):
+        predictions = {}
+        for model, params in MODELS.items():
+            n = 4 * params
+            compute = COMPUTE_SECONDS[model] / speedup
+            for link in LINKS_GBIT:
+                b = efficiency * link * 1e9 / 8
+                series = []
+                for p in NODES:
+                    comm = ring_time(p, n, alpha, b)
+                    series.append((p, comm, compute + comm, compute / (compute + comm)))
+                predictions[(model, link)] = series
+        return predictions
+
+    for speedup in NODE_SPEEDUPS:
+        which = "measured compute per step" if speedup == 1 else f"compute per step / {speedup} (a {speedup}x faster node)"
+        print(f"\nAllreduce time per step / scaling efficiency, {which}:")
+        print("\n| model | link | " + " | ".join(f"P={p}" for p in NODES) + " |")
+        print("|---|---|" + "---|" * len(NODES))
+        for (model, link), series in sorted(predict(speedup).items()):
+            cells = " | ".join(f"{c:.3f} s / {e:.0%}" for _, c, _, e in series)
+            print(f"| {model} | {link} Gbit/s | {cells} |")
+    predictions = predict(1)
     svg_plot(os.path.join(HERE, "scaling.svg"), groups, fits, predictions)
     print(f"\nwrote {os.path.join(HERE, 'scaling.svg')}")
 
