@@ -7,6 +7,12 @@ clip_grad_norm_(1.0) + AdamW, exactly the step `lpft-mpi bench model` times; the
     python3 -m venv /tmp/torchenv
     /tmp/torchenv/bin/pip install torch transformers        # CPU wheels
     /tmp/torchenv/bin/python benchmarks/pytorch_baseline.py --threads 2 --batch 8 --seq 128
+
+On AMD CPUs the PyPI wheel's MKL picks slower kernels; the stronger baseline (the one to compare
+against) lets it use its AVX2 kernels through a one-function library:
+    echo 'int mkl_serv_intel_cpu_true(void){return 1;}' > f.c && gcc -shared -fPIC -o libf.so f.c
+    LD_PRELOAD=$PWD/libf.so /tmp/torchenv/bin/python benchmarks/pytorch_baseline.py ...
+Runs of ours and PyTorch's should alternate (this VM drifts by 5-10 % between identical runs).
 """
 import argparse, json, os, time
 
