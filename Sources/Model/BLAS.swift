@@ -22,10 +22,10 @@ public enum BLAS {
     }()
 
     /// Runs `body` with OpenBLAS's own threading at `threads` (benchmark baselines only).
-    static func withInternalThreads<R>(_ threads: Int, _ body: () -> R) -> R {
+    static func withInternalThreads<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
         openblas_set_num_threads(Int32(threads))
         defer { openblas_set_num_threads(1) }
-        return body()
+        return try body()
     }
 
     /// Eigenvalues (ascending) of a symmetric n×n matrix (row-major; only one triangle is read),
@@ -163,18 +163,12 @@ extension BLAS {
     /// (a best-of-few figure taken while a neighbour rank is idle overstates it).
     public static func sustainedSgemmGFLOPS(size n: Int = 1536, seconds: Double = 2,
                                             start: () throws -> Void) rethrows -> Double {
-        let a = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
-        let b = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
-        let c = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
-        defer { a.deallocate(); b.deallocate(); c.deallocate() }
-        var rng = RandomGenerator(seed: 1)
-        for i in 0..<(n * n) { a[i] = rng.nextFloat() - 0.5; b[i] = rng.nextFloat() - 0.5; c[i] = 0 }
-        try start()
-        return withInternalThreads(threads) { () -> Double in
+        try withSgemmProduct(size: n) { multiply in
+            try start()
             var products = 0
             let begin = ProcessStats.now()
             repeat {
-                Float.gemm(.none, .none, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n, beta: 0, c: c, ldc: n)
+                multiply()
                 products += 1
             } while ProcessStats.now() - begin < seconds
             return 2 * Double(n) * Double(n) * Double(n) * Double(products) / (ProcessStats.now() - begin) / 1e9
@@ -184,22 +178,29 @@ extension BLAS {
     /// Achieved GFLOP/s of a plain n×n×n sgemm in this process with the current threads
     /// (best of `repeats`) — the baseline of the single-process benchmark (`bench model`).
     public static func sgemmGFLOPS(size n: Int = 1536, repeats: Int = 5) -> Double {
+        withSgemmProduct(size: n) { multiply in
+            var best = Double.infinity
+            for _ in 0..<repeats {
+                let start = ProcessStats.now()
+                multiply()
+                best = min(best, ProcessStats.now() - start)
+            }
+            return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
+        }
+    }
+
+    /// Random n×n operands, and `body` given one product C = A·B to time, run with OpenBLAS's
+    /// own threading at this rank's thread count (set once, outside the timed products): the
+    /// plain-library baseline.
+    private static func withSgemmProduct<R>(size n: Int, _ body: (_ multiply: () -> Void) throws -> R) rethrows -> R {
         let a = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
         let b = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
         let c = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
         defer { a.deallocate(); b.deallocate(); c.deallocate() }
         var rng = RandomGenerator(seed: 1)
         for i in 0..<(n * n) { a[i] = rng.nextFloat() - 0.5; b[i] = rng.nextFloat() - 0.5; c[i] = 0 }
-        // OpenBLAS's own threading at this rank's thread count: the plain-library baseline.
-        let best = withInternalThreads(threads) { () -> Double in
-            var best = Double.infinity
-            for _ in 0..<repeats {
-                let start = ProcessStats.now()
-                Float.gemm(.none, .none, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n, beta: 0, c: c, ldc: n)
-                best = min(best, ProcessStats.now() - start)
-            }
-            return best
+        return try withInternalThreads(threads) {
+            try body { Float.gemm(.none, .none, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n, beta: 0, c: c, ldc: n) }
         }
-        return 2 * Double(n) * Double(n) * Double(n) / best / 1e9
     }
 }
