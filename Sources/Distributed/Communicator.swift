@@ -275,6 +275,20 @@ public final class Communicator {
                        "MPI_Isend/MPI_Irecv(\(outgoing.count) / \(incoming.count) × \(T.self) with rank \(peer))")
     }
 
+    /// All to all with one block per rank: `outgoing[r]` goes to rank r, rank r's block for
+    /// this rank arrives in `incoming[r]` (own block copied). Each count must match the
+    /// partner's; empty blocks are not sent. Waits without spinning, as `exchange`.
+    public func exchangeBlocks<T: MPIElement>(_ outgoing: [UnsafeBufferPointer<T>], into incoming: [UnsafeMutableBufferPointer<T>],
+                                              tag: Int = 0) throws {
+        precondition(outgoing.count == size && incoming.count == size, "exchangeBlocks: one block per rank")
+        let sendPointers = outgoing.map { UnsafeRawPointer($0.baseAddress) }
+        let receivePointers = incoming.map { UnsafeMutableRawPointer($0.baseAddress) }
+        try Self.check(mpishim_exchange_blocks(sendPointers, outgoing.map { Int64($0.count) }, receivePointers,
+                                               incoming.map { Int64($0.count) }, T.mpiElementType, Int32(tag)),
+                       "MPI_Isend/MPI_Irecv block exchange (\(outgoing.reduce(0) { $0 + $1.count }) out, "
+                           + "\(incoming.reduce(0) { $0 + $1.count }) in × \(T.self))")
+    }
+
     public func send<T: MPIElement>(_ array: [T], to dest: Int, tag: Int = 0) throws {
         try array.withUnsafeBufferPointer { try send($0, to: dest, tag: tag) }
     }

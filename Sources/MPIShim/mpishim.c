@@ -193,6 +193,46 @@ int mpishim_exchange(const void *sendBuffer, int64_t sendCount, void *recvBuffer
     return rc;
 }
 
+int mpishim_exchange_blocks(const void *const *sendBuffers, const int64_t *sendCounts, void *const *recvBuffers,
+                            const int64_t *recvCounts, int elementType, int tag) {
+    int rank = mpishim_rank(), size = mpishim_size();
+    MPI_Datatype type = datatype_of(elementType);
+    size_t unit = size_of(elementType);
+    int64_t longest = 0, total = 0;
+    for (int r = 0; r < size; r++) {
+        if (r == rank) continue;
+        if (sendCounts[r] > longest) longest = sendCounts[r];
+        if (recvCounts[r] > longest) longest = recvCounts[r];
+        total += sendCounts[r] + recvCounts[r];
+    }
+    if (sendCounts[rank] > 0)
+        memmove(recvBuffers[rank], sendBuffers[rank], (size_t)sendCounts[rank] * unit);
+    MPI_Request *requests = malloc(sizeof(MPI_Request) * (size_t)(2 * size));
+    if (!requests) return MPI_ERR_NO_MEM;
+    int rc = MPI_SUCCESS;
+    mpishim_stall_begin("MPI_Isend/MPI_Irecv block exchange", total, elementType, -1);
+    /* Piece i of every block matches piece i of its receive (same limit on every rank). */
+    for (int64_t offset = 0; offset < longest && rc == MPI_SUCCESS; offset += chunk_limit) {
+        int pending = 0;
+        for (int r = 0; r < size && rc == MPI_SUCCESS; r++) {
+            if (r == rank || offset >= recvCounts[r]) continue;
+            int64_t n = recvCounts[r] - offset < chunk_limit ? recvCounts[r] - offset : chunk_limit;
+            rc = MPI_Irecv((char *)recvBuffers[r] + (size_t)offset * unit, (int)n, type, r, tag, MPI_COMM_WORLD,
+                           &requests[pending++]);
+        }
+        for (int r = 0; r < size && rc == MPI_SUCCESS; r++) {
+            if (r == rank || offset >= sendCounts[r]) continue;
+            int64_t n = sendCounts[r] - offset < chunk_limit ? sendCounts[r] - offset : chunk_limit;
+            rc = MPI_Isend((const char *)sendBuffers[r] + (size_t)offset * unit, (int)n, type, r, tag, MPI_COMM_WORLD,
+                           &requests[pending++]);
+        }
+        if (rc == MPI_SUCCESS && pending > 0) rc = wait_politely(pending, requests);
+    }
+    mpishim_stall_end();
+    free(requests);
+    return rc;
+}
+
 int mpishim_recv(void *buffer, int64_t count, int elementType, int source, int tag) {
     MPI_Datatype type = datatype_of(elementType);
     char *p = (char *)buffer;

@@ -76,6 +76,11 @@ struct NTKCommand: RankCommand {
     var chunkParameters: Int?
     @Option(help: "Parameters per slab, the inner dimension of each product (default 32768).")
     var slabWidth: Int?
+    @Option(help: "How ranks share the Gram products: rows, slabs or auto (slabs for thin row blocks).")
+    var gramSplit = "auto"
+    @Option(help: ArgumentHelp("Split by slabs: owned slabs gathered before they are multiplied (default: one per thread).",
+                               visibility: .hidden))
+    var gatherGroup: Int?
     @Flag(help: "Print kernel.json on stdout instead of the table.")
     var json = false
 
@@ -87,6 +92,9 @@ struct NTKCommand: RankCommand {
         }
         if let parameters, NTKParameterSet(rawValue: parameters) == nil {
             throw ValidationError("--parameters must be backbone or lora (got \(parameters))")
+        }
+        guard gramSplit == "auto" || NTKGramSplit(rawValue: gramSplit) != nil else {
+            throw ValidationError("--gram-split must be auto, rows or slabs (got \(gramSplit))")
         }
         guard NTKPrecision(rawValue: precision) != nil else { throw ValidationError("--precision must be float or double (got \(precision))") }
         guard parseByteCount(memoryBudget) != nil else {
@@ -160,6 +168,8 @@ struct NTKCommand: RankCommand {
         settings.stepSize = stepSize
         settings.chunkParameters = chunkParameters
         settings.slabWidth = slabWidth
+        settings.gramSplit = NTKGramSplit(rawValue: gramSplit)
+        settings.gatherGroup = gatherGroup
         return settings
     }
 
@@ -181,7 +191,7 @@ struct NTKCommand: RankCommand {
         let n = r.train.ids.count, m = r.eval?.ids.count ?? 0
         lines.append("eNTK: \(n) train × \(r.classes) classes\(m > 0 ? ", \(m) eval" : ""); \(r.parameters.set) parameters "
                      + "(\(r.parameters.denseCount) dense\(r.parameters.wordEmbeddingCount > 0 ? " + word embeddings \(r.parameters.wordEmbedding)" : ""))")
-        lines.append("plan: \(r.plan.ranks) rank(s), \(r.plan.chunks) chunk(s), \(r.plan.precision), budget \(formatBytes(r.plan.memoryBudgetBytes))"
+        lines.append("plan: \(r.plan.ranks) rank(s), \(r.plan.chunks) chunk(s), Gram split by \(r.plan.gramSplit), \(r.plan.precision), budget \(formatBytes(r.plan.memoryBudgetBytes))"
                      + (r.run.resumedFromChunk > 0 ? ", resumed at chunk \(r.run.resumedFromChunk)" : ""))
         lines.append("head: \(r.head.source), ‖V‖_F = \(String(format: "%.4g", r.head.weightNorm))")
         if let a = r.analysis {

@@ -13,7 +13,7 @@ struct SelfTest: ParsableCommand {
 struct SelfTestComm: RankCommand {
     static let configuration = CommandConfiguration(
         commandName: "comm",
-        abstract: "Exact checks of allreduce, broadcast, gatherv, allgatherv, send/recv and exchange across ranks.",
+        abstract: "Exact checks of allreduce, broadcast, gatherv, allgatherv, send/recv, exchange and block exchange across ranks.",
         discussion: """
             Every rank contributes integer-valued data of a different length, so each result is
             known exactly. --chunk-limit forces the chunked (large-count) code paths with small
@@ -112,6 +112,25 @@ struct SelfTestComm: RankCommand {
                 try got.withUnsafeMutableBufferPointer { try comm.exchange(o, into: $0, with: partner, tag: 6) }
             }
             try expect(got == (0..<(length + partner)).map { Int64(partner) * 1_000_000 + Int64($0) }, "exchange with \(partner)")
+        }
+        // Block exchange (all to all): rank r sends rank q a block of length + r + 2q values
+        // r·1e6 + q·1e3 + i (nothing to q = r + 1, to check empty blocks) and receives each rank's.
+        func blockLength(from sender: Int, to receiver: Int) -> Int { receiver == sender + 1 ? 0 : length + sender + 2 * receiver }
+        let outgoing = (0..<p).map { q in
+            let block = UnsafeMutableBufferPointer<Int64>.allocate(capacity: blockLength(from: r, to: q))
+            for i in block.indices { block[i] = Int64(r) * 1_000_000 + Int64(q) * 1000 + Int64(i) }
+            return block
+        }
+        let incoming = (0..<p).map { q in
+            let block = UnsafeMutableBufferPointer<Int64>.allocate(capacity: blockLength(from: q, to: r))
+            block.initialize(repeating: -1)
+            return block
+        }
+        defer { (outgoing + incoming).forEach { $0.deallocate() } }
+        try comm.exchangeBlocks(outgoing.map { UnsafeBufferPointer($0) }, into: incoming, tag: 7)
+        for q in 0..<p {
+            try expect(Array(incoming[q]) == (0..<blockLength(from: q, to: r)).map { Int64(q) * 1_000_000 + Int64(r) * 1000 + Int64($0) },
+                       "block from \(q)")
         }
         try comm.barrier()
         printRoot(comm, "selftest comm: OK (ranks \(p), chunk limit \(comm.chunkLimit))")

@@ -197,6 +197,8 @@ final class NTKTests: XCTestCase {
         }
     }
 
+    /// Both ways of sharing the Gram products (by rows, by slabs) on 1, 2 and 3 ranks, and the
+    /// automatic choice (slabs for these thin blocks), give the matrices of one rank.
     func testOneTwoAndThreeRanksGiveTheSameMatrices() throws {
         let model = try writeTinyModel()
         let (trainURL, _) = try writeExamples("train.jsonl", count: 7, classes: 3, seed: 6)
@@ -204,16 +206,26 @@ final class NTKTests: XCTestCase {
         let (headURL, _) = try writeHead(classes: 3, hidden: 8, seed: 8)
         let names = ["pte", "fte", "ntk", "pte_eval", "fte_eval", "ntk_eval"]
         var first: [String: [Double]] = [:]
-        for np in [1, 2, 3] {
-            let out = folder.appendingPathComponent("out\(np)")
+        // 2136 dense parameters in chunks of 500, slabs of 100: 22 slabs, owners cycling over the
+        // ranks; at np = 2 with groups of one owned slab, products after every round.
+        for (np, split, group) in [(1, "rows", nil), (2, "rows", nil), (3, "rows", nil), (1, "slabs", nil), (2, "slabs", 1),
+                                   (3, "slabs", nil), (3, "auto", nil)] as [(Int, String, Int?)] {
+            let out = folder.appendingPathComponent("out\(np)-\(split)")
             let r = try MPILauncher.run(np: np, ["ntk", "--model", model.path, "--examples", trainURL.path, "--eval-examples", evalURL.path,
                                                  "--head", headURL.path, "--out", out.path, "--precision", "double",
-                                                 "--chunk-parameters", "500", "--slab-width", "100"], timeout: 120)
-            assertSucceeded(r, "ntk np=\(np)")
-            XCTAssertEqual((try kernelJSON(out)["plan"] as? [String: Any])?["ranks"] as? Int, np)
+                                                 "--chunk-parameters", "500", "--slab-width", "100", "--gram-split", split]
+                                                 + (group.map { ["--gather-group", String($0)] } ?? []), timeout: 120)
+            assertSucceeded(r, "ntk np=\(np) --gram-split \(split)")
+            let plan = try XCTUnwrap(try kernelJSON(out)["plan"] as? [String: Any])
+            XCTAssertEqual(plan["ranks"] as? Int, np)
+            XCTAssertEqual(plan["gram_split"] as? String, split == "auto" ? "slabs" : split)
             for name in names {
                 let values = try read(out, name)
-                if let reference = first[name] { assertMatrix(values, reference, rtol: 1e-6, "\(name) np=\(np) vs np=1") } else { first[name] = values }
+                if let reference = first[name] {
+                    assertMatrix(values, reference, rtol: 1e-6, "\(name) np=\(np) split by \(split) vs np=1 by rows")
+                } else {
+                    first[name] = values
+                }
             }
         }
     }
@@ -280,17 +292,23 @@ final class NTKTests: XCTestCase {
         let (trainURL, _) = try writeExamples("train.jsonl", count: 6, classes: 2, seed: 9)
         let (evalURL, _) = try writeExamples("eval.jsonl", count: 3, classes: 2, seed: 10)
         let (headURL, _) = try writeHead(classes: 2, hidden: 8, seed: 11)
+        for split in ["rows", "slabs"] {
+            try killAndResume(split: split, model: model, train: trainURL, eval: evalURL, head: headURL)
+        }
+    }
+
+    func killAndResume(split: String, model: URL, train trainURL: URL, eval evalURL: URL, head headURL: URL) throws {
         func command(_ out: URL) -> [String] {
             ["ntk", "--model", model.path, "--examples", trainURL.path, "--eval-examples", evalURL.path, "--head", headURL.path,
-             "--out", out.path, "--chunk-parameters", "200", "--slab-width", "50"]
+             "--out", out.path, "--chunk-parameters", "200", "--slab-width", "50", "--gram-split", split]
         }
-        let fresh = folder.appendingPathComponent("fresh"), resumed = folder.appendingPathComponent("resumed")
-        assertSucceeded(try MPILauncher.run(np: 2, command(fresh), timeout: 120), "uninterrupted run")
+        let fresh = folder.appendingPathComponent("fresh-\(split)"), resumed = folder.appendingPathComponent("resumed-\(split)")
+        assertSucceeded(try MPILauncher.run(np: 2, command(fresh), timeout: 120), "uninterrupted run (split by \(split))")
         XCTAssertFalse(FileManager.default.fileExists(atPath: fresh.appendingPathComponent("checkpoint").path), "checkpoint left behind")
 
         let killed = try MPILauncher.run(np: 2, command(resumed), timeout: 120, environment: [NTKJob.killAfterChunkVariable: "2"])
         XCTAssertFalse(killed.timedOut)
-        XCTAssertNotEqual(killed.status, 0, "the kill hook did not fire")
+        XCTAssertNotEqual(killed.status, 0, "the kill hook did not fire (split by \(split))")
         XCTAssertFalse(FileManager.default.fileExists(atPath: resumed.appendingPathComponent("kernel.json").path))
         let marker = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: resumed
             .appendingPathComponent("checkpoint/checkpoint.json"))) as? [String: Any])
@@ -304,7 +322,7 @@ final class NTKTests: XCTestCase {
         for name in ["pte", "fte", "ntk", "pte_eval", "fte_eval", "ntk_eval"] {
             let a = try Data(contentsOf: resumed.appendingPathComponent(name + ".npy"))
             let b = try Data(contentsOf: fresh.appendingPathComponent(name + ".npy"))
-            XCTAssertEqual(a, b, "\(name).npy differs after resuming")
+            XCTAssertEqual(a, b, "\(name).npy differs after resuming (split by \(split))")
         }
         // kernel.json: everything but the run's timings and memory is the same.
         json["run"] = nil

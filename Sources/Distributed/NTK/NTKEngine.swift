@@ -30,8 +30,9 @@ struct NTKChunkResult {
 }
 
 /// One rank's share of the eNTK: per-example Jacobian rows of its examples for one parameter
-/// chunk at a time (slab-major, in the model's scalar type), the tiles they form with the
-/// rank's own rows and with its partners' rows, and the float64 tile sums sent to rank 0.
+/// chunk at a time (slab-major, in the model's scalar type), the tiles they form (split by
+/// rows: with the rank's own rows and its partners' rows; split by slabs: all ranks' rows of
+/// the slabs the rank owns), and the float64 tile sums sent to rank 0.
 final class NTKEngine<T: ModelScalar & MPIReducible> {
     let comm: Communicator
     let model: SequenceClassifier<T>
@@ -52,8 +53,12 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
     private let trainBuffer: LargeBuffer<T>, evalBuffer: LargeBuffer<T>
     private var trainSlabs: UnsafeMutablePointer<T> { trainBuffer.pointer }
     private var evalSlabs: UnsafeMutablePointer<T> { evalBuffer.pointer }
-    /// Two buffers for a partner's slab: one being received while the other is multiplied.
+    /// Split by rows: two buffers for a partner's slab, one being received while the other is multiplied.
     private var received: [UnsafeMutablePointer<T>]
+    /// Split by slabs: `plan.gatherGroup` slots, each all ranks' train rows and all ranks' eval
+    /// rows of one owned slab.
+    private let gatherBuffer: LargeBuffer<T>?
+    private var gatherSlots: [(train: UnsafeMutablePointer<T>, eval: UnsafeMutablePointer<T>)] = []
     /// Per own row (train rows, then eval rows): dL/dhidden at the next chunk's top stage.
     private var boundaries: UnsafeMutablePointer<T>
     private var boundaryOffsets: [Int] = []
@@ -74,7 +79,14 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         trainBuffer = LargeBuffer(count: trainRowCount * maxChunk)
         evalBuffer = LargeBuffer(count: evalRowCount * maxChunk)
         let partnerRows = (0..<plan.worldSize).map { plan.trainRows(of: $0).count }.max() ?? 0
-        received = (0..<(plan.worldSize > 1 ? 2 : 0)).map { _ in .allocate(capacity: max(1, partnerRows * plan.slabWidth)) }
+        let bySlabs = plan.gramSplit == .slabs
+        received = (0..<(plan.worldSize > 1 && !bySlabs ? 2 : 0)).map { _ in .allocate(capacity: max(1, partnerRows * plan.slabWidth)) }
+        let trainSlot = plan.trainCount * plan.classes * plan.slabWidth
+        let slotSize = trainSlot + plan.evalCount * plan.classes * plan.slabWidth
+        gatherBuffer = bySlabs ? LargeBuffer(count: plan.gatherGroup * slotSize) : nil
+        if let gatherBuffer {
+            gatherSlots = (0..<plan.gatherGroup).map { i in (gatherBuffer.pointer + i * slotSize, gatherBuffer.pointer + i * slotSize + trainSlot) }
+        }
         var offset = 0
         for batch in trainBatches + evalBatches {
             for _ in 0..<plan.classes { boundaryOffsets.append(offset); offset += batch.seqLen * model.config.hidden }
@@ -173,6 +185,64 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
 
     /// The rank's tiles of chunk k (float64 sums over its slabs), in `plan.tiles(of:)` order.
     func tiles(chunk k: Int) throws -> [Double] {
+        plan.gramSplit == .slabs ? try slabTiles(chunk: k) : try rowTiles(chunk: k)
+    }
+
+    /// Split by slabs: in rounds of P consecutive slabs (one per owner) every rank sends its
+    /// rows of each slab to the slab's owner, all at once; after `plan.gatherGroup` owned slabs
+    /// the owner adds their share to the whole lower train×train triangle and eval×train matrix.
+    /// Exchange and products alternate rather than overlap: copying on the core that multiplies
+    /// costs the products more than the wait it would hide.
+    private func slabTiles(chunk k: Int) throws -> [Double] {
+        let widths = plan.slabWidths(ofChunk: k)
+        let W = plan.slabWidth, rank = comm.rank, P = plan.worldSize
+        let n = trainRowCount, m = evalRowCount
+        let allTrain = plan.trainCount * plan.classes, allEval = plan.evalCount * plan.classes
+        let firstOwner = plan.owner(chunk: k, slab: 0)
+        var result = [Double](repeating: 0, count: allTrain * allTrain + allEval * allTrain)
+        try result.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
+            var gathered: [(train: UnsafePointer<T>, eval: UnsafePointer<T>, width: Int)] = []
+            func multiply() {
+                timings.time("gram") {
+                    gram.addDiagonal(gram: base, n: allTrain, slabs: gathered.map(\.train), widths: gathered.map(\.width),
+                                     eval: allEval > 0 ? (gathered.map(\.eval), allEval, base + allTrain * allTrain) : nil)
+                }
+                gathered = []
+            }
+            for first in stride(from: 0, to: widths.count, by: P) {
+                // Slab first + i belongs to rank (firstOwner + i) mod P.
+                func slab(ownedBy owner: Int) -> Int? {
+                    let s = first + (owner - firstOwner + P) % P
+                    return s < widths.count ? s : nil
+                }
+                let mine = slab(ownedBy: rank)
+                let slot = gatherSlots[gathered.count]
+                for (own, all, count, slabs, target, tag) in [(n, allTrain, plan.trainRows, trainSlabs, slot.train, 72),
+                                                              (m, allEval, plan.evalRows, evalSlabs, slot.eval, 73)] where all > 0 {
+                    let outgoing = (0..<P).map { owner -> UnsafeBufferPointer<T> in
+                        guard let s = slab(ownedBy: owner) else { return UnsafeBufferPointer(start: nil, count: 0) }
+                        return UnsafeBufferPointer(start: slabs + own * s * W, count: own * widths[s])
+                    }
+                    // Rank q's rows land at their global row offset: the slot is the whole slab, row-major.
+                    let incoming = (0..<P).map { q -> UnsafeMutableBufferPointer<T> in
+                        guard let s = mine else { return UnsafeMutableBufferPointer(start: nil, count: 0) }
+                        return UnsafeMutableBufferPointer(start: target + count(q).lowerBound * widths[s], count: count(q).count * widths[s])
+                    }
+                    try timings.time("exchange") { try comm.exchangeBlocks(outgoing, into: incoming, tag: tag) }
+                }
+                if let s = mine {
+                    gathered.append((UnsafePointer(slot.train), UnsafePointer(slot.eval), widths[s]))
+                    if gathered.count == gatherSlots.count { multiply() }
+                }
+            }
+            if !gathered.isEmpty { multiply() }
+        }
+        return result
+    }
+
+    /// Split by rows: the diagonal tiles, then one pair tile per round with the partner's slabs.
+    private func rowTiles(chunk k: Int) throws -> [Double] {
         let widths = plan.slabWidths(ofChunk: k)
         let W = plan.slabWidth, rank = comm.rank
         let n = trainRowCount, m = evalRowCount

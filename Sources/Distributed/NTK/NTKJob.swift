@@ -223,7 +223,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
                                 parameters: setup.parameterRange, parameterSet: setup.parameterSet, scalarBytes: scalarBytes,
                                 memoryBudgetBytes: settings.memoryBudgetBytes, fixedBytes: fixedBytes,
                                 threads: Parallel.threads, chunkParameters: settings.chunkParameters,
-                                slabWidth: settings.slabWidth)
+                                slabWidth: settings.slabWidth, gramSplit: settings.gramSplit, gatherGroup: settings.gatherGroup)
     }
 
     /// The engine of this rank with its examples tokenised.
@@ -334,7 +334,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
                          layers: config.layers, hidden: config.hidden),
             head: .init(source: setup.headSource, digest: setup.headDigest.hex, weightNorm: setup.head.weightNorm),
             plan: .init(ranks: comm.size, chunks: plan.chunkCount, chunkParameters: (0..<plan.chunkCount).map { plan.chunk($0).count },
-                        slabWidth: plan.slabWidth, memoryBudgetBytes: plan.memoryBudgetBytes,
+                        slabWidth: plan.slabWidth, gramSplit: plan.gramSplit.rawValue, memoryBudgetBytes: plan.memoryBudgetBytes,
                         precision: settings.precision.rawValue, maxLength: setup.maxLength),
             analysis: analysis,
             run: .init(timings: [:], totalSeconds: 0, peakRssMib: [], gramGflops: [], gramFlops: 0, resumedFromChunk: 0))

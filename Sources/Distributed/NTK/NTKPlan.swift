@@ -9,16 +9,31 @@ public enum NTKParameterSet: String, Codable, Sendable, CaseIterable {
     case lora
 }
 
+/// How the products of F = G·Gᵀ are shared among the ranks.
+public enum NTKGramSplit: String, Codable, Sendable, CaseIterable {
+    /// By rows: each rank multiplies its own block of rows with itself and with its partners'
+    /// blocks (pairing rounds). Scales to many rows: no rank holds more than its tiles.
+    case rows
+    /// By slabs: each rank gathers every rank's rows of the slabs it owns and forms the whole
+    /// kernel over them (one SYRK of all N·C rows per slab). For thin row blocks, where a SYRK
+    /// of a rank's own few rows runs well below sgemm speed; every rank holds full-size sums.
+    case slabs
+}
+
 /// How the work of one eNTK is split: examples into contiguous blocks per rank, parameters
 /// into chunks that fit the memory budget, chunks into slabs (the inner dimension of every
-/// product), and the pairs of ranks that form the off-diagonal tiles.
+/// product), and the products among the ranks (`gramSplit`).
 ///
 /// Rows of every matrix are example-major (row = i·C + c); rank r owns train examples
-/// trainStarts[r]..<trainStarts[r+1] and eval examples evalStarts[r]..<evalStarts[r+1].
-/// Tiles: rank r computes the diagonal train tile (SYRK) and eval_r × train_r; each unordered
-/// pair {lo, hi} meets in one round, exchanges train slabs, and computes the train×train tile
-/// once (lo the first half of hi's rows, hi the rest) plus eval_lo × train_hi (on lo) and
-/// eval_hi × train_lo (on hi).
+/// trainStarts[r]..<trainStarts[r+1] and eval examples evalStarts[r]..<evalStarts[r+1] and
+/// computes their Jacobian rows.
+/// Split by rows — tiles: rank r computes the diagonal train tile (SYRK) and eval_r × train_r;
+/// each unordered pair {lo, hi} meets in one round, exchanges train slabs, and computes the
+/// train×train tile once (lo the first half of hi's rows, hi the rest) plus eval_lo × train_hi
+/// (on lo) and eval_hi × train_lo (on hi).
+/// Split by slabs: slab number g (counted over all chunks) belongs to rank g mod P, which
+/// gathers every rank's rows of it and adds its share to the whole lower train×train triangle
+/// and the whole eval×train matrix.
 public struct NTKPlan: Codable, Sendable, Equatable {
     public var worldSize: Int
     public var classes: Int
@@ -33,8 +48,11 @@ public struct NTKPlan: Codable, Sendable, Equatable {
     /// Bytes of one Jacobian entry: 4 (Float) or 8 (Double).
     public var scalarBytes: Int
     public var memoryBudgetBytes: Int
-    /// rounds[k][r]: rank r's partner in round k, or −1 when r sits the round out.
+    /// rounds[k][r]: rank r's partner in round k, or −1 when r sits the round out (split by rows).
     public var rounds: [[Int]]
+    public var gramSplit: NTKGramSplit
+    /// Split by slabs: owned slabs gathered before they are multiplied together (one per thread).
+    public var gatherGroup: Int
 
     public var chunkCount: Int { chunkLowers.count }
     public func chunk(_ k: Int) -> Range<Int> { chunkLowers[k]..<chunkUppers[k] }
@@ -51,6 +69,17 @@ public struct NTKPlan: Codable, Sendable, Equatable {
         let count = chunk(k).count
         return stride(from: 0, to: count, by: slabWidth).map { min(slabWidth, count - $0) }
     }
+
+    /// Slabs of the chunks before chunk k.
+    public func slabsBefore(chunk k: Int) -> Int {
+        (0..<k).reduce(0) { $0 + (chunk($1).count + slabWidth - 1) / slabWidth }
+    }
+
+    /// Split by slabs: the rank that gathers and multiplies slab s of chunk k.
+    public func owner(chunk k: Int, slab s: Int) -> Int { (slabsBefore(chunk: k) + s) % worldSize }
+
+    /// Split by rows up to this many train rows per rank; below it (thin blocks) by slabs.
+    public static let thinBlockRows = 512
 
     /// Contiguous, balanced blocks: the first (count mod P) ranks get one more.
     static func blockStarts(count: Int, ranks: Int) -> [Int] {
@@ -84,7 +113,9 @@ public struct NTKPlan: Codable, Sendable, Equatable {
     public static func make(worldSize: Int, classes: Int, trainCount: Int, evalCount: Int,
                             parameters: Range<Int>, parameterSet: NTKParameterSet, scalarBytes: Int,
                             memoryBudgetBytes: Int, fixedBytes: Int, threads: Int,
-                            chunkParameters: Int? = nil, slabWidth: Int? = nil) throws -> NTKPlan {
+                            chunkParameters: Int? = nil, slabWidth: Int? = nil,
+                            gramSplit requested: NTKGramSplit? = nil, gatherGroup: Int? = nil) throws -> NTKPlan {
+        if let gatherGroup, gatherGroup < 1 { throw NTKError.invalidSetting("--gather-group must be ≥ 1") }
         guard trainCount >= 1 else { throw NTKError.invalidSetting("the kernel needs at least one train example") }
         guard !parameters.isEmpty else {
             throw NTKError.invalidSetting("the \(parameterSet.rawValue) parameter set is empty for this model")
@@ -100,12 +131,29 @@ public struct NTKPlan: Codable, Sendable, Equatable {
             evalRowsMax = max(evalRowsMax, evalRows)
         }
         let width = max(1, min(slabWidth ?? 32_768, parameters.count))
-        // Per rank besides the slabs: two received slabs (with partners), the product tiles of
-        // every thread.
-        let tileBytes = scalarBytes * threads * (trainRowsMax * trainRowsMax + evalRowsMax * trainRowsMax)
-        let receiveBytes = worldSize > 1 ? 2 * scalarBytes * trainRowsMax * width : 0
+        let trainRows = trainCount * classes, evalRows = evalCount * classes
+        // Full-size float64 sums on every rank, and every rank's on rank 0 after each chunk.
+        let fullSumBytes = 8 * (worldSize + 1) * (trainRows * trainRows + evalRows * trainRows)
+        let split = requested ?? (worldSize > 1 && trainRowsMax < thinBlockRows && fullSumBytes <= memoryBudgetBytes / 8
+                                  ? .slabs : .rows)
+        let tileBytes: Int, receiveBytes: Int, bytesPerParameter: Int
+        var group = 1
+        switch split {
+        case .rows:
+            // Per rank besides the slabs: two received slabs (with partners), the product tiles
+            // of every thread.
+            tileBytes = scalarBytes * threads * (trainRowsMax * trainRowsMax + evalRowsMax * trainRowsMax)
+            receiveBytes = worldSize > 1 ? 2 * scalarBytes * trainRowsMax * width : 0
+            bytesPerParameter = scalarBytes * max(ownRows, 1)
+        case .slabs:
+            // Besides the own rows: one gathered slab (all rows) per thread, every thread's
+            // product tiles, the full-size sums.
+            group = gatherGroup ?? max(1, threads)
+            tileBytes = scalarBytes * threads * (trainRows * trainRows + evalRows * trainRows) + fullSumBytes
+            receiveBytes = group * scalarBytes * (trainRows + evalRows) * width
+            bytesPerParameter = scalarBytes * max(ownRows, 1)
+        }
         let available = memoryBudgetBytes - fixedBytes - tileBytes - receiveBytes
-        let bytesPerParameter = scalarBytes * max(ownRows, 1)
         let fitting = available / bytesPerParameter
         guard fitting >= width else {
             let needed = fixedBytes + tileBytes + receiveBytes + bytesPerParameter * width
@@ -137,7 +185,8 @@ public struct NTKPlan: Codable, Sendable, Equatable {
         return NTKPlan(worldSize: worldSize, classes: classes, trainStarts: trainStarts, evalStarts: evalStarts,
                        parameterSet: parameterSet, chunkLowers: lowers, chunkUppers: uppers,
                        slabWidth: min(width, chunkSize), scalarBytes: scalarBytes,
-                       memoryBudgetBytes: memoryBudgetBytes, rounds: pairingRounds(ranks: worldSize))
+                       memoryBudgetBytes: memoryBudgetBytes, rounds: split == .rows ? pairingRounds(ranks: worldSize) : [],
+                       gramSplit: split, gatherGroup: group)
     }
 
     // MARK: Tiles
@@ -166,6 +215,11 @@ public struct NTKPlan: Codable, Sendable, Equatable {
 
     /// The tiles rank r computes, in the order it sends them to rank 0.
     public func tiles(of rank: Int) -> [Tile] {
+        if gramSplit == .slabs {
+            let train = 0..<(trainCount * classes), eval = 0..<(evalCount * classes)
+            return [Tile(matrix: .trainTrain, rows: train, columns: train, lowerOnly: true),
+                    Tile(matrix: .evalTrain, rows: eval, columns: train, lowerOnly: false)]
+        }
         let ownTrain = trainRows(of: rank), ownEval = evalRows(of: rank)
         var tiles = [Tile(matrix: .trainTrain, rows: ownTrain, columns: ownTrain, lowerOnly: true),
                      Tile(matrix: .evalTrain, rows: ownEval, columns: ownTrain, lowerOnly: false)]

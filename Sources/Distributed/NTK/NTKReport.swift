@@ -38,6 +38,8 @@ public struct NTKReport: Codable, Sendable {
         public var chunks: Int
         public var chunkParameters: [Int]
         public var slabWidth: Int
+        /// How the ranks shared the Gram products: "rows" or "slabs" (NTKGramSplit).
+        public var gramSplit: String
         public var memoryBudgetBytes: Int
         public var precision: String
         public var maxLength: Int

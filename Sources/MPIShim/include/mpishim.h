@@ -77,6 +77,13 @@ int mpishim_recv(void *buffer, int64_t count, int elementType, int source, int t
 int mpishim_exchange(const void *sendBuffer, int64_t sendCount, void *recvBuffer, int64_t recvCount,
                      int elementType, int peer, int tag);
 
+/* Every rank sends block r (sendCounts[r] elements at sendBuffers[r]) to rank r and receives
+ * rank r's block for it into recvBuffers[r] (recvCounts[r] elements), its own block copied;
+ * every count must equal its partner's. Waits politely as mpishim_exchange. Zero-length
+ * blocks send nothing. */
+int mpishim_exchange_blocks(const void *const *sendBuffers, const int64_t *sendCounts, void *const *recvBuffers,
+                            const int64_t *recvCounts, int elementType, int tag);
+
 /* Stall inspector. Every operation above runs against a deadline once a timeout is set: a
  * background thread watches the clock while the main thread is inside MPI. When an operation
  * has not completed within the timeout, the thread asks every other rank (on a private
