@@ -216,8 +216,14 @@ final class NTKTests: XCTestCase {
                                                  "--chunk-parameters", "500", "--slab-width", "100", "--gram-split", split]
                                                  + (group.map { ["--gather-group", String($0)] } ?? []), timeout: 120)
             assertSucceeded(r, "ntk np=\(np) --gram-split \(split)")
-            let plan = try XCTUnwrap(try kernelJSON(out)["plan"] as? [String: Any])
+            let json = try kernelJSON(out)
+            let plan = try XCTUnwrap(json["plan"] as? [String: Any])
             XCTAssertEqual(plan["ranks"] as? Int, np)
+            // Every rank's phase times; the slowest rank's gram time is the one reported.
+            let byRank = try XCTUnwrap((json["run"] as? [String: Any])?["timings_by_rank"] as? [[String: Double]])
+            XCTAssertEqual(byRank.count, np)
+            XCTAssertEqual(byRank.compactMap { $0["gram"] }.max(),
+                           ((json["run"] as? [String: Any])?["timings"] as? [String: Double])?["gram"])
             XCTAssertEqual(plan["gram_split"] as? String, split == "auto" ? "slabs" : split)
             for name in names {
                 let values = try read(out, name)

@@ -105,7 +105,12 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
             let own = phase == "analysis" || phase == "write" ? timings.seconds[i] : 0
             slowest[phase] = max(own, (0..<comm.size).map { stats[$0 * width + i] }.max() ?? 0)
         }
-        report.run = NTKReport.RunInfo(timings: slowest, totalSeconds: ProcessStats.now() - startTime,
+        let byRank = (0..<comm.size).map { r in
+            Dictionary(uniqueKeysWithValues: NTKTimings.phases.enumerated().map { i, phase in
+                (phase, r == 0 && (phase == "analysis" || phase == "write") ? timings.seconds[i] : stats[r * width + i])
+            })
+        }
+        report.run = NTKReport.RunInfo(timings: slowest, timingsByRank: byRank, totalSeconds: ProcessStats.now() - startTime,
                                        peakRssMib: (0..<comm.size).map { stats[$0 * width + width - 3] },
                                        gramGflops: (0..<comm.size).map { stats[$0 * width + width - 2] },
                                        gramFlops: (0..<comm.size).map { stats[$0 * width + width - 1] }.reduce(0, +),
@@ -337,7 +342,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
                         slabWidth: plan.slabWidth, gramSplit: plan.gramSplit.rawValue, memoryBudgetBytes: plan.memoryBudgetBytes,
                         precision: settings.precision.rawValue, maxLength: setup.maxLength),
             analysis: analysis,
-            run: .init(timings: [:], totalSeconds: 0, peakRssMib: [], gramGflops: [], gramFlops: 0, resumedFromChunk: 0))
+            run: .init(timings: [:], timingsByRank: [], totalSeconds: 0, peakRssMib: [], gramGflops: [], gramFlops: 0, resumedFromChunk: 0))
     }
 
     // MARK: Pieces

@@ -71,6 +71,8 @@ public struct NTKReport: Codable, Sendable {
     public struct RunInfo: Codable, Sendable {
         /// Seconds per phase, the slowest rank's.
         public var timings: [String: Double]
+        /// Seconds per phase of every rank (rank order): where the slowest rank spends its time.
+        public var timingsByRank: [[String: Double]]
         public var totalSeconds: Double
         public var peakRssMib: [Double]
         /// Gram GFLOP/s of every rank (its product flops / its product seconds).
