@@ -78,9 +78,6 @@ struct NTKCommand: RankCommand {
     var slabWidth: Int?
     @Option(help: "How ranks share the Gram products: rows, slabs or auto (slabs for thin row blocks).")
     var gramSplit = "auto"
-    @Option(help: ArgumentHelp("Split by slabs: owned slabs gathered before they are multiplied (default: one per thread).",
-                               visibility: .hidden))
-    var gatherGroup: Int?
     @Flag(help: "Print kernel.json on stdout instead of the table.")
     var json = false
 
@@ -169,7 +166,6 @@ struct NTKCommand: RankCommand {
         settings.chunkParameters = chunkParameters
         settings.slabWidth = slabWidth
         settings.gramSplit = NTKGramSplit(rawValue: gramSplit)
-        settings.gatherGroup = gatherGroup
         return settings
     }
 

@@ -82,8 +82,6 @@ public struct NTKSettings: Sendable {
     /// nil: by slabs for thin row blocks (fewer than `NTKPlan.thinBlockRows` train rows per
     /// rank, when full-size sums fit the budget), else by rows.
     public var gramSplit: NTKGramSplit?
-    /// Split by slabs: owned slabs gathered before multiplying (tests use small groups).
-    public var gatherGroup: Int?
 
     public init(modelDirectory: URL, train: [Example], head: NTKHeadSource) {
         self.modelDirectory = modelDirectory

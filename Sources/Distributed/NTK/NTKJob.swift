@@ -99,17 +99,15 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         }
         var report = makeReport(setup, plan, analysis: analysis, files: files)
         let width = NTKTimings.phases.count + 3
-        var slowest: [String: Double] = [:]
-        for (i, phase) in NTKTimings.phases.enumerated() {
-            // Rank 0's analysis and writing happened after the gather: take its own values.
-            let own = phase == "analysis" || phase == "write" ? timings.seconds[i] : 0
-            slowest[phase] = max(own, (0..<comm.size).map { stats[$0 * width + i] }.max() ?? 0)
-        }
+        // Rank 0's analysis and writing happened after the gather: take its own values.
         let byRank = (0..<comm.size).map { r in
             Dictionary(uniqueKeysWithValues: NTKTimings.phases.enumerated().map { i, phase in
                 (phase, r == 0 && (phase == "analysis" || phase == "write") ? timings.seconds[i] : stats[r * width + i])
             })
         }
+        let slowest = Dictionary(uniqueKeysWithValues: NTKTimings.phases.map { phase in
+            (phase, byRank.map { $0[phase]! }.max() ?? 0)
+        })
         report.run = NTKReport.RunInfo(timings: slowest, timingsByRank: byRank, totalSeconds: ProcessStats.now() - startTime,
                                        peakRssMib: (0..<comm.size).map { stats[$0 * width + width - 3] },
                                        gramGflops: (0..<comm.size).map { stats[$0 * width + width - 2] },
@@ -228,7 +226,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
                                 parameters: setup.parameterRange, parameterSet: setup.parameterSet, scalarBytes: scalarBytes,
                                 memoryBudgetBytes: settings.memoryBudgetBytes, fixedBytes: fixedBytes,
                                 threads: Parallel.threads, chunkParameters: settings.chunkParameters,
-                                slabWidth: settings.slabWidth, gramSplit: settings.gramSplit, gatherGroup: settings.gatherGroup)
+                                slabWidth: settings.slabWidth, gramSplit: settings.gramSplit)
     }
 
     /// The engine of this rank with its examples tokenised.

@@ -114,8 +114,7 @@ public struct NTKPlan: Codable, Sendable, Equatable {
                             parameters: Range<Int>, parameterSet: NTKParameterSet, scalarBytes: Int,
                             memoryBudgetBytes: Int, fixedBytes: Int, threads: Int,
                             chunkParameters: Int? = nil, slabWidth: Int? = nil,
-                            gramSplit requested: NTKGramSplit? = nil, gatherGroup: Int? = nil) throws -> NTKPlan {
-        if let gatherGroup, gatherGroup < 1 { throw NTKError.invalidSetting("--gather-group must be ≥ 1") }
+                            gramSplit requested: NTKGramSplit? = nil) throws -> NTKPlan {
         guard trainCount >= 1 else { throw NTKError.invalidSetting("the kernel needs at least one train example") }
         guard !parameters.isEmpty else {
             throw NTKError.invalidSetting("the \(parameterSet.rawValue) parameter set is empty for this model")
@@ -148,7 +147,7 @@ public struct NTKPlan: Codable, Sendable, Equatable {
         case .slabs:
             // Besides the own rows: one gathered slab (all rows) per thread, every thread's
             // product tiles, the full-size sums.
-            group = gatherGroup ?? max(1, threads)
+            group = max(1, threads)
             tileBytes = scalarBytes * threads * (trainRows * trainRows + evalRows * trainRows) + fullSumBytes
             receiveBytes = group * scalarBytes * (trainRows + evalRows) * width
             bytesPerParameter = scalarBytes * max(ownRows, 1)
