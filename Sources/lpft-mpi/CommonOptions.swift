@@ -35,19 +35,12 @@ struct DataOptions: ParsableArguments {
     var test: String?
     @Option(help: "Out-of-distribution test set as NAME=FILE (repeatable).")
     var ood: [String] = []
-    @Option(help: "File format of the paper's data sets: \(PaperFormat.allCases.map(\.rawValue).joined(separator: ", ")) (default: a generic table).")
-    var format: String?
-    @Option(help: "Column with the text (generic tables).")
-    var textColumn = "text"
-    @Option(help: "Column with the second text of a pair (generic tables).")
-    var textPairColumn: String?
-    @Option(help: "Column with the label (generic tables).")
-    var labelColumn = "label"
+    @OptionGroup var table: TableOptions
 
     /// A short description for config.json.
     var summary: String {
         if let task { return "task \(task)" }
-        return "files train=\(train ?? "-") validation=\(validation ?? "-") test=\(test ?? "-") ood=\(ood.joined(separator: ",")) format=\(format ?? "table")"
+        return "files train=\(train ?? "-") validation=\(validation ?? "-") test=\(test ?? "-") ood=\(ood.joined(separator: ",")) format=\(table.format ?? "table")"
     }
 
     func validate() throws {
@@ -59,9 +52,6 @@ struct DataOptions: ParsableArguments {
         }
         if let task, BuiltinTask(rawValue: task) == nil {
             throw ValidationError("unknown --task '\(task)'; built-in tasks: \(BuiltinTask.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        if let format, PaperFormat(rawValue: format) == nil {
-            throw ValidationError("unknown --format '\(format)'; expected one of \(PaperFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         for item in ood where !item.contains("=") {
             throw ValidationError("--ood '\(item)' must be NAME=FILE")
@@ -81,14 +71,39 @@ struct DataOptions: ParsableArguments {
         }
         let trainURL = URL(fileURLWithPath: train!), testURL = URL(fileURLWithPath: test!)
         let validationURL = validation.map { URL(fileURLWithPath: $0) }
-        if let format, let paperFormat = PaperFormat(rawValue: format) {
+        if let paperFormat = table.paperFormat {
             return try TaskData.paperTask(format: paperFormat, trainFile: trainURL, validationFile: validationURL,
                                           testFile: testURL, oodFiles: oodFiles)
         }
-        let spec = GenericTableSpec(textColumn: textColumn, textPairColumn: textPairColumn, labelColumn: labelColumn)
         return try TaskData.loadGeneric(train: trainURL, validation: validationURL, test: testURL,
-                                        ood: oodFiles, spec: spec)
+                                        ood: oodFiles, spec: table.spec())
+    }
+}
+
+/// How data files are read: a format of the paper's data sets, or the columns of a table.
+struct TableOptions: ParsableArguments {
+    @Option(help: "File format of the paper's data sets: \(PaperFormat.allCases.map(\.rawValue).joined(separator: ", ")) (default: a generic table).")
+    var format: String?
+    @Option(help: "Column with the text (generic tables).")
+    var textColumn = "text"
+    @Option(help: "Column with the second text of a pair (generic tables).")
+    var textPairColumn: String?
+    @Option(help: "Column with the label (generic tables).")
+    var labelColumn = "label"
+
+    func validate() throws {
+        if let format, PaperFormat(rawValue: format) == nil {
+            throw ValidationError("unknown --format '\(format)'; expected one of \(PaperFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    var paperFormat: PaperFormat? { format.flatMap(PaperFormat.init(rawValue:)) }
+
+    /// The generic table's columns; `classNames` fixes the class list (else the training file's).
+    func spec(classNames: [String]? = nil) -> GenericTableSpec {
+        GenericTableSpec(textColumn: textColumn, textPairColumn: textPairColumn, labelColumn: labelColumn, classNames: classNames)
     }
 }
 
 extension TrainingMethod: ExpressibleByArgument {}
+extension ModelSaving: ExpressibleByArgument {}

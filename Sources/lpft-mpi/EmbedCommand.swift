@@ -78,12 +78,7 @@ extension Embed {
             return (try TextInput.read(URL(fileURLWithPath: input)), nil)
         }
         guard let task else { throw ValidationError("give --input FILE or --task TASK [--split SPLIT]") }
-        let data = try DataOptions.parse(["--task", task]).load()
-        let named = ["train": data.train, "validation": data.validation, "test": data.test]
-            .merging(data.ood.map { ($0.name, $0.examples) }) { a, _ in a }
-        guard let examples = named[split] else {
-            throw ValidationError("--split \(split) is not a split of \(task); splits: \(named.keys.sorted().joined(separator: ", "))")
-        }
+        let examples = try DataOptions.parse(["--task", task]).load().split(named: split)
         return (examples.map { TextInput.Item(text: $0.text, pair: $0.textPair) }, examples.map(\.label))
     }
 }

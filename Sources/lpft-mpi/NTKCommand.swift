@@ -130,12 +130,12 @@ struct NTKCommand: RankCommand {
             }
             let data = try TaskData.load(builtin, dataRoot: root)
             classNames = data.classNames
-            let whole = try Self.split(split, of: data)
+            let whole = try data.split(named: split)
             train = NTKExamples.subset(whole, count: subset == 0 ? nil : subset, seed: subsetSeed)
             probe = data.train
             description = "task \(task), split \(split): \(train.count) of \(whole.count) (seed \(subsetSeed))"
             if let evalSplit {
-                let wholeEval = try Self.split(evalSplit, of: data)
+                let wholeEval = try data.split(named: evalSplit)
                 eval = NTKExamples.subset(wholeEval, count: evalSubset == 0 ? nil : evalSubset, seed: subsetSeed &+ 1)
                 description += "; eval split \(evalSplit): \(eval.count) of \(wholeEval.count) (seed \(subsetSeed &+ 1))"
             }
@@ -167,18 +167,6 @@ struct NTKCommand: RankCommand {
         settings.slabWidth = slabWidth
         settings.gramSplit = NTKGramSplit(rawValue: gramSplit)
         return settings
-    }
-
-    static func split(_ name: String, of data: TaskData) throws -> [Example] {
-        switch name {
-        case "train": return data.train
-        case "validation": return data.validation
-        case "test": return data.test
-        default:
-            if let ood = data.ood.first(where: { $0.name == name }) { return ood.examples }
-            let known = ["train", "validation", "test"] + data.ood.map(\.name)
-            throw ValidationError("unknown split \(name) of task \(data.name); known: \(known.joined(separator: ", "))")
-        }
     }
 
     /// The analysis as a printed table.

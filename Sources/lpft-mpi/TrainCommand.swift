@@ -10,8 +10,12 @@ struct Train: RankCommand {
             Writes to --out (rank 0): config.json (resolved settings, world size, git commit),
             history.jsonl (one line per epoch), steps.jsonl (one line per optimizer step),
             metrics.json (accuracy, F1, MCC, ECE/MCE/Brier/NLL before and after temperature
-            scaling per evaluation set, head norms, feature change Diff/CS/FDR, timings) and
-            checkpoints/ (the last complete epoch; --resume continues from it).
+            scaling per evaluation set, head norms, feature change Diff/CS/FDR, timings),
+            head.safetensors, lp_head.safetensors, lora.safetensors, logits/<set>.npy (the final
+            logits of every evaluation set), checkpoints/ (the last complete epoch; --resume
+            continues from it) and, unless --save-model none, model/ (a Hugging Face folder with
+            the head files: `predict`, `evaluate`, transformers) and, for LoRA methods,
+            adapter/ (PEFT's layout).
               mpirun -np 2 lpft-mpi train --task sentiment-ood --method lp-ft --out runs/lpft
             """)
 
@@ -50,6 +54,8 @@ struct Train: RankCommand {
     var evalBatchSize = 64
     @Option(help: "Dropout probability for hidden states, attention and the head (default: the model's, 0.1).")
     var dropout: Double?
+    @Option(help: "final: write OUT/model (and OUT/adapter for LoRA) at the end; none: do not (sweeps of many runs).")
+    var saveModel: ModelSaving = .final
     @Flag(help: "Continue from the last complete checkpoint in --out.")
     var resume = false
     @Flag(help: "No progress output.")
@@ -64,7 +70,8 @@ struct Train: RankCommand {
             method: method, modelDirectory: try model.resolve().path, outputDirectory: out, data: data.summary,
             epochs: epochs, batchSize: batchSize, learningRate: lr, seed: seed, maxLength: maxLength,
             loraRank: loraR, loraAlpha: loraAlpha, warmupRatio: warmupRatio, weightDecay: weightDecay,
-            maxTrain: maxTrain, maxEval: maxEval, headScale: headScale, evalBatchSize: evalBatchSize, dropout: dropout)
+            maxTrain: maxTrain, maxEval: maxEval, headScale: headScale, evalBatchSize: evalBatchSize, dropout: dropout,
+            saveModel: saveModel)
         try config.validate(worldSize: comm.size)
         let task = try data.load()
         let trainer = try Trainer(comm: comm, config: config, task: task, progress: !quiet)
@@ -79,8 +86,7 @@ struct Train: RankCommand {
             rows.append([name, String(format: "%.4f", m.accuracy), String(format: "%.4f", m.f1),
                          String(format: "%.4f", m.ece), String(format: "%.4f", m.ece_ts), String(format: "%.3f", m.temperature)])
         }
-        let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
-        for row in rows { print(tableRow(row, widths: widths)) }
+        for line in alignedRows(rows) { print(line) }
         print(String(format: "head norm: init %.3f, after LP %@, final %.3f;  Diff(F) %.4f;  %@",
                      metrics.head_norm.`init`, metrics.head_norm.after_lp.map { String(format: "%.3f", $0) } ?? "-",
                      metrics.head_norm.final, metrics.features.diff, Trainer.duration(metrics.timing.total_seconds)))

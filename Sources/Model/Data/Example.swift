@@ -53,6 +53,42 @@ public struct TaskData: Sendable {
     }
 }
 
+extension TaskData {
+    /// Names of the splits: train, validation, test, then the OOD sets.
+    public var splitNames: [String] { ["train", "validation", "test"] + ood.map(\.name) }
+
+    /// The examples of split `name` (train, validation, test or an OOD set's name).
+    public func split(named name: String) throws -> [Example] {
+        switch name {
+        case "train": return train
+        case "validation": return validation
+        case "test": return test
+        default:
+            guard let set = ood.first(where: { $0.name == name }) else {
+                throw DataError.invalidSetting(name: "split", value: name,
+                                               expected: "a split of task \(self.name): \(splitNames.joined(separator: ", "))")
+            }
+            return set.examples
+        }
+    }
+
+    /// `examples`, whose labels index `classNames`, with labels indexing `targetClasses` instead,
+    /// matched by name (a model's classes); a label the target lacks is an error naming the
+    /// example (its file:line where it has one).
+    public static func relabel(_ examples: [Example], from classNames: [String], to targetClasses: [String]) throws -> [Example] {
+        let target = Dictionary(targetClasses.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        return try examples.map { example in
+            let name = classNames[example.label]
+            guard let label = target[name] else {
+                throw DataError.unknownClass(example: example.id, label: name, knownClasses: targetClasses)
+            }
+            var relabeled = example
+            relabeled.label = label
+            return relabeled
+        }
+    }
+}
+
 /// Why a data file could not be turned into examples. Each case names the file (and the line
 /// where one applies), says what was expected, and what to do.
 public enum DataError: Error, LocalizedError, Equatable {
@@ -66,6 +102,8 @@ public enum DataError: Error, LocalizedError, Equatable {
     case malformedRow(path: String, line: Int, expected: String, found: String)
     /// A label that is not one of the task's classes.
     case unknownLabel(path: String, line: Int, label: String, knownClasses: [String])
+    /// An example's label is not among the classes it must map to (a model's, by name).
+    case unknownClass(example: String, label: String, knownClasses: [String])
     /// A required column (or JSON field) is absent; `available` lists what the file has.
     /// `line` is nil for a header, the row's line for a JSON Lines record.
     case missingColumn(path: String, line: Int?, column: String, available: [String])
@@ -90,6 +128,9 @@ public enum DataError: Error, LocalizedError, Equatable {
             return "\(path):\(line): unknown label \"\(label)\"; the known classes are: "
                 + knownClasses.joined(separator: ", ")
                 + ". Use one of these labels, or give the class list explicitly."
+        case let .unknownClass(example, label, knownClasses):
+            return "\(example): label \"\(label)\" is not one of the model's classes: " + knownClasses.joined(separator: ", ")
+                + ". Labels are matched to the model's classes by name; evaluate on data with these labels."
         case let .missingColumn(path, line, column, available):
             let place = line.map { "\(path):\($0)" } ?? path
             return "\(place): no column \"\(column)\"; the columns present are: "

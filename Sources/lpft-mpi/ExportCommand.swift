@@ -1,0 +1,35 @@
+import ArgumentParser
+import Distributed
+import Foundation
+import Model
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a run's model as train does: DIR/model (Hugging Face folder + head) and, for LoRA runs, DIR/adapter (PEFT).",
+        discussion: """
+            For runs made before train wrote model/, runs with --save-model none, and checkpoints.
+            Without --checkpoint: the final (best-epoch) model of a finished run, the same files
+            train writes (temperature from metrics.json): LP from head.safetensors, LoRA and
+            LP-LoRA from lora.safetensors, FT and LP-FT from the checkpoint of the last epoch
+            (sweeps delete checkpoints unless --keep-checkpoints; then an FT run cannot be exported).
+            With --checkpoint epoch-K: the parameters after epoch K (train keeps the last complete
+            checkpoint only), temperature 1 (not fitted).
+              lpft-mpi export runs/lpft --out runs/lpft        # adds runs/lpft/model
+              lpft-mpi export runs/lora --checkpoint epoch-2 --out exported/lora-e2
+            """)
+
+    @Argument(help: ArgumentHelp("Run directory (what train --out wrote).", valueName: "rundir"))
+    var runDirectory: String
+    @Option(help: "Checkpoint folder name under RUNDIR/checkpoints, e.g. epoch-2 (default: the final model).")
+    var checkpoint: String?
+    @Option(help: "Output directory; DIR/model and, for LoRA runs, DIR/adapter are (re)placed atomically.")
+    var out: String
+
+    func run() throws {
+        let manifest = try RunExport.export(run: URL(fileURLWithPath: runDirectory), checkpoint: checkpoint,
+                                            into: URL(fileURLWithPath: out))
+        let folders = ["model"] + (manifest.lora == nil ? [] : ["adapter"])
+        print("wrote \(folders.map { URL(fileURLWithPath: out).appendingPathComponent($0).path }.joined(separator: " and ")): "
+              + "\(manifest.method), \(manifest.parameters), T = \(String(format: "%.4g", manifest.temperature))")
+    }
+}
