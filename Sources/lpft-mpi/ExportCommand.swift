@@ -7,13 +7,14 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a run's model as train does: DIR/model (Hugging Face folder + head) and, for LoRA runs, DIR/adapter (PEFT).",
         discussion: """
-            For runs made before train wrote model/, runs with --save-model none, and checkpoints.
-            Without --checkpoint: the final (best-epoch) model of a finished run, the same files
-            train writes (temperature from metrics.json): LP from head.safetensors, LoRA and
-            LP-LoRA from lora.safetensors, FT and LP-FT from the checkpoint of the last epoch
-            (sweeps delete checkpoints unless --keep-checkpoints; then an FT run cannot be exported).
-            With --checkpoint epoch-K: the parameters after epoch K (train keeps the last complete
-            checkpoint only), temperature 1 (not fitted).
+            For runs made before train wrote model/, runs with --save-model none, and
+            checkpoints. Without --checkpoint: the final (best-epoch) model of a finished
+            run, the same files train writes (temperature from metrics.json): LP from
+            head.safetensors, LoRA and LP-LoRA from lora.safetensors, FT and LP-FT from
+            the checkpoint of the last epoch (sweeps delete checkpoints unless
+            --keep-checkpoints; an FT run without them cannot be exported).
+            With --checkpoint epoch-K: the parameters after epoch K (train keeps the
+            last complete checkpoint only), temperature 1 (not fitted).
               lpft-mpi export runs/lpft --out runs/lpft        # adds runs/lpft/model
               lpft-mpi export runs/lora --checkpoint epoch-2 --out exported/lora-e2
             """)

@@ -28,11 +28,14 @@ struct Predict: RankCommand {
     static let configuration = CommandConfiguration(
         abstract: "Classify texts with a trained model folder; JSON Lines out, one line per input, in input order.",
         discussion: """
-            --input: one text per line, or JSONL lines {"text": ..., "text_pair": ...}. Each output line:
+            --input: one text per line, or JSONL {"text": ..., "text_pair": ...}.
+            Each output line:
               {"label": name, "label_id": k, "logits": [...], "probabilities": [...]}
-            with probabilities softmax(logits / T), T from the folder's lpft.json (--no-temperature: T = 1).
-            The texts are shared by the ranks and gathered in order on rank 0.
-              scripts/launch -np 2 lpft-mpi predict --model runs/lpft/model --input texts.txt --out predictions.jsonl
+            with probabilities softmax(logits / T), T from the folder's lpft.json
+            (--no-temperature: T = 1). The texts are shared by the ranks and gathered
+            in order on rank 0.
+              scripts/launch -np 2 lpft-mpi predict --model runs/lpft/model \
+                --input texts.txt --out predictions.jsonl
             """)
 
     @OptionGroup var job: JobOptions
@@ -63,12 +66,13 @@ struct Evaluate: RankCommand {
     static let configuration = CommandConfiguration(
         abstract: "Metrics of a trained model folder on a labelled set: those of metrics.json, per-class scores, confusion matrix.",
         discussion: """
-            Labels are matched to the model's class_names by name. Calibration after temperature
-            scaling uses the folder's T (fitted on the run's validation set). Prints a table; --out
-            writes the JSON (metrics as metrics.json has them per set, per_class, confusion_matrix
-            with rows = true class).
+            Labels are matched to the model's class_names by name. Calibration after
+            temperature scaling uses the folder's T (fitted on the run's validation
+            set). Prints a table; --out writes the JSON (metrics as metrics.json has
+            them per set, per_class, confusion_matrix with rows = true class).
               lpft-mpi evaluate --model runs/ft/model --task rt-polarity --split test
-              scripts/launch -np 2 lpft-mpi evaluate --model runs/ft/model --test new.csv --out eval.json
+              scripts/launch -np 2 lpft-mpi evaluate --model runs/ft/model \
+                --test new.csv --out eval.json
             """)
 
     @OptionGroup var job: JobOptions

@@ -7,15 +7,16 @@ struct Train: RankCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune by LP, FT, LP-FT, LoRA or LP-LoRA (data-parallel over the ranks) and measure what the paper measures.",
         discussion: """
-            Writes to --out (rank 0): config.json (resolved settings, world size, git commit),
-            history.jsonl (one line per epoch), steps.jsonl (one line per optimizer step),
-            metrics.json (accuracy, F1, MCC, ECE/MCE/Brier/NLL before and after temperature
-            scaling per evaluation set, head norms, feature change Diff/CS/FDR, timings),
-            head.safetensors, lp_head.safetensors, lora.safetensors, logits/<set>.npy (the final
-            logits of every evaluation set), checkpoints/ (the last complete epoch; --resume
-            continues from it) and, unless --save-model none, model/ (a Hugging Face folder with
-            the head files: `predict`, `evaluate`, transformers) and, for LoRA methods,
-            adapter/ (PEFT's layout).
+            Writes to --out (rank 0): config.json (resolved settings, world size, git
+            commit), history.jsonl (one line per epoch), steps.jsonl (one line per
+            optimizer step), metrics.json (accuracy, F1, MCC, ECE/MCE/Brier/NLL before
+            and after temperature scaling per evaluation set, head norms, feature change
+            Diff/CS/FDR, timings), head.safetensors, lp_head.safetensors,
+            lora.safetensors, logits/<set>.npy (final logits of every evaluation set),
+            checkpoints/ (the last complete epoch; --resume continues from it) and,
+            unless --save-model none, model/ (a Hugging Face folder with the head files,
+            for predict, evaluate and transformers) and, for LoRA methods, adapter/
+            (PEFT's layout).
               mpirun -np 2 lpft-mpi train --task sentiment-ood --method lp-ft --out runs/lpft
             """)
 
