@@ -19,18 +19,14 @@ struct Export: ParsableCommand {
               lpft-mpi export runs/lora --checkpoint epoch-2 --out exported/lora-e2
             """)
 
-    @Argument(help: ArgumentHelp("Run directory (what train --out wrote).", valueName: "rundir"))
-    var runDirectory: String
-    @Option(help: "Checkpoint folder name under RUNDIR/checkpoints, e.g. epoch-2 (default: the final model).")
-    var checkpoint: String?
-    @Option(help: "Output directory; DIR/model and, for LoRA runs, DIR/adapter are (re)placed atomically.")
-    var out: String
+    @OptionGroup var options: ExportOptions
 
     func run() throws {
-        let manifest = try RunExport.export(run: URL(fileURLWithPath: runDirectory), checkpoint: checkpoint,
-                                            into: URL(fileURLWithPath: out))
+        let out = URL(fileURLWithPath: options.out)
+        let manifest = try RunExport.export(run: URL(fileURLWithPath: options.runDirectory), checkpoint: options.checkpoint,
+                                            into: out)
         let folders = ["model"] + (manifest.lora == nil ? [] : ["adapter"])
-        print("wrote \(folders.map { URL(fileURLWithPath: out).appendingPathComponent($0).path }.joined(separator: " and ")): "
+        print("wrote \(folders.map { out.appendingPathComponent($0).path }.joined(separator: " and ")): "
               + "\(manifest.method), \(manifest.parameters), T = \(String(format: "%.4g", manifest.temperature))")
     }
 }

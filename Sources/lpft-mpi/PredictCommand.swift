@@ -3,19 +3,7 @@ import Distributed
 import Foundation
 import Model
 
-/// --model FOLDER of a trained classifier (OUT/model of train or export).
-struct ClassifierOptions: ParsableArguments {
-    @Option(name: .customLong("model"), help: "Classifier folder written by train or export (OUT/model).")
-    var directory: String
-    @Option(help: "Texts per forward pass; the run's --eval-batch-size (64) at the run's number of ranks reproduces its logits bit for bit.")
-    var batchSize = 64
-    @Flag(help: "No progress line.")
-    var quiet = false
-
-    func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1 (got \(batchSize))") }
-    }
-
+extension ClassifierOptions {
     func load() throws -> TrainedClassifier { try TrainedClassifier(directory: URL(fileURLWithPath: directory)) }
 
     /// Progress on rank 0 for inputs long enough to want it.
@@ -38,23 +26,21 @@ struct Predict: RankCommand {
                 --input texts.txt --out predictions.jsonl
             """)
 
+    @OptionGroup var options: PredictOptions
     @OptionGroup var job: JobOptions
-    @OptionGroup var classifier: ClassifierOptions
-    @Option(help: "Text file (one per line) or JSONL.")
-    var input: String
-    @Option(help: "Output JSONL file, written by rank 0 when all is done (default: stdout).")
-    var out: String?
-    @Flag(help: "Probabilities without temperature scaling (T = 1).")
-    var noTemperature = false
 
     func run(comm: Communicator) throws {
+        let classifier = options.classifier
         let model = try classifier.load()
-        let items = try TextInput.read(URL(fileURLWithPath: input))
-        guard !items.isEmpty else { throw ValidationError("--input \(input) holds no texts; give one text per line or JSONL {\"text\": ...}") }
+        let items = try TextInput.read(URL(fileURLWithPath: options.input))
+        guard !items.isEmpty else {
+            throw InvalidSetting("--input", value: options.input, expected: "a file with at least one text",
+                                 hint: "give one text per line, or JSONL lines {\"text\": ...}")
+        }
         guard let logits = try model.logits(of: items, comm: comm, batchSize: classifier.batchSize,
                                             progress: classifier.progress(comm, examples: items.count)) else { return }
-        let predictions = try model.predictions(logits: logits, temperature: noTemperature ? 1 : model.manifest.temperature)
-        if let out {
+        let predictions = try model.predictions(logits: logits, temperature: options.noTemperature ? 1 : model.manifest.temperature)
+        if let out = options.out {
             try RunFiles.writeJSONLines(predictions, to: URL(fileURLWithPath: out))
         } else {
             for prediction in predictions { try printJSON(prediction) }
@@ -75,54 +61,35 @@ struct Evaluate: RankCommand {
                 --test new.csv --out eval.json
             """)
 
+    @OptionGroup var options: EvaluateOptions
     @OptionGroup var job: JobOptions
-    @OptionGroup var classifier: ClassifierOptions
-    @Option(help: "Built-in task: \(BuiltinTask.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var task: String?
-    @Option(help: "Split of --task: train, validation, test or an OOD set's name.")
-    var split = "test"
-    @Option(help: "Labelled file (CSV, TSV, JSONL, or a --format of the paper's data sets).")
-    var test: String?
-    @OptionGroup var table: TableOptions
-    @Option(help: "Evaluate a fixed random subset of N examples (seed 0, file order), as train --max-eval.")
-    var maxExamples: Int?
-    @Option(help: "JSON output file, written by rank 0.")
-    var out: String?
-
-    func validate() throws {
-        guard (task == nil) != (test == nil) else { throw ValidationError("give exactly one of --task T [--split S] or --test FILE") }
-        if task != nil && table.format != nil { throw ValidationError("--format goes with --test FILE; a built-in --task has its own") }
-        if let task, BuiltinTask(rawValue: task) == nil {
-            throw ValidationError("unknown --task '\(task)'; built-in tasks: \(BuiltinTask.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        if let maxExamples, maxExamples < 1 { throw ValidationError("--max-examples must be at least 1 (got \(maxExamples))") }
-    }
 
     func run(comm: Communicator) throws {
+        let classifier = options.classifier
         let model = try classifier.load()
         var (examples, description) = try data(classNames: model.manifest.classNames)
-        if let maxExamples {
+        if let maxExamples = options.maxExamples {
             examples = Trainer.fixedSubset(examples, count: maxExamples)
             description += " (fixed subset of \(examples.count))"
         }
         guard let report = try model.evaluate(examples, data: description, comm: comm, batchSize: classifier.batchSize,
                                               progress: classifier.progress(comm, examples: examples.count)) else { return }
-        if let out { try RunFiles.writeJSON(report, to: URL(fileURLWithPath: out)) }
+        if let out = options.out { try RunFiles.writeJSON(report, to: URL(fileURLWithPath: out)) }
         print(Self.table(report, temperature: model.manifest.temperature))
     }
 
     /// The examples with labels indexing `classNames`, and a description for the report.
     func data(classNames: [String]) throws -> (examples: [Example], description: String) {
-        if let task {
-            let data = try DataOptions.parse(["--task", task]).load()
-            let examples = try TaskData.relabel(try data.split(named: split), from: data.classNames, to: classNames)
-            return (examples, "task \(task), split \(split)")
+        if let task = options.task {
+            let data = try loadBuiltinTask(task)
+            let examples = try TaskData.relabel(try data.examples(ofSplit: options.split), from: data.classNames, to: classNames)
+            return (examples, "task \(task.rawValue), split \(options.split)")
         }
-        let url = URL(fileURLWithPath: test!)
-        if let format = table.paperFormat {
+        let url = URL(fileURLWithPath: options.test!)
+        if let format = options.table.format {
             return (try TaskData.relabel(try format.read(url), from: format.classNames, to: classNames), "\(url.path) (format \(format.rawValue))")
         }
-        return (try table.spec(classNames: classNames).read(url, classNames: classNames), url.path)
+        return (try options.table.spec(classNames: classNames).read(url, classNames: classNames), url.path)
     }
 
     /// The report as text: overall metrics, calibration before/after T, per class, confusion.

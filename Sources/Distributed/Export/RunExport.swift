@@ -21,8 +21,8 @@ public enum RunExport {
     public static func export(run: URL, checkpoint: String? = nil, into output: URL) throws -> ClassifierManifest {
         let config = try configuration(of: run)
         let base = URL(fileURLWithPath: config.modelDirectory)
-        let model = try SequenceClassifier<Float>.pretrained(directory: base, classes: config.classNames.count,
-                                                             lora: config.loraConfig, seed: config.seed)
+        let model: SequenceClassifier<Float> = try ModelDirectory(base).classifier(classes: config.classNames.count,
+                                                                                   lora: config.loraConfig, seed: config.seed)
         let feature = model.config.family.defaultPooling
         let manifest: ClassifierManifest
         if let checkpoint {

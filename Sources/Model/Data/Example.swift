@@ -54,21 +54,46 @@ public struct TaskData: Sendable {
 }
 
 extension TaskData {
-    /// Names of the splits: train, validation, test, then the OOD sets.
-    public var splitNames: [String] { ["train", "validation", "test"] + ood.map(\.name) }
+    /// Names the standard splits take in results (metrics.json, reports): an OOD set may not
+    /// take one of them, or it would replace that split's numbers.
+    public static let reservedSplitNames: Set<String> = ["train", "validation", "test"]
 
-    /// The examples of split `name` (train, validation, test or an OOD set's name).
-    public func split(named name: String) throws -> [Example] {
+    /// Every OOD set has a non-empty name of its own: not a standard split's, not another OOD
+    /// set's (a repeated name would silently drop a set from the results).
+    public func checkSplitNames() throws {
+        var seen: Set<String> = []
+        for split in ood {
+            try Self.checkOODName(split.name)
+            guard seen.insert(split.name).inserted else {
+                throw InvalidSetting("--ood", value: split.name, expected: "a name used once",
+                                     hint: "give each OOD set its own NAME in NAME=FILE")
+            }
+        }
+    }
+
+    /// An OOD set's name: letters, digits, '-', '_' or '.', and not a standard split's name.
+    public static func checkOODName(_ name: String) throws {
+        let allowed = !name.isEmpty && name.count <= 64 && name.allSatisfy {
+            $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".")
+        }
+        guard allowed, !reservedSplitNames.contains(name) else {
+            throw InvalidSetting("--ood", value: name.isEmpty ? "(empty NAME)" : name,
+                                 expected: "NAME=FILE with a NAME of letters, digits, '-', '_' or '.' (at most 64) "
+                                     + "other than \(reservedSplitNames.sorted().joined(separator: ", "))",
+                                 hint: "those names are the standard splits' own results")
+        }
+    }
+
+    /// The examples of the split called `name`: train, validation, test or an OOD set's name.
+    public func examples(ofSplit name: String) throws -> [Example] {
         switch name {
         case "train": return train
         case "validation": return validation
         case "test": return test
         default:
-            guard let set = ood.first(where: { $0.name == name }) else {
-                throw DataError.invalidSetting(name: "split", value: name,
-                                               expected: "a split of task \(self.name): \(splitNames.joined(separator: ", "))")
-            }
-            return set.examples
+            if let split = ood.first(where: { $0.name == name }) { return split.examples }
+            let known = ["train", "validation", "test"] + ood.map(\.name)
+            throw InvalidSetting("split", value: name, expected: "a split of task \(self.name): \(known.joined(separator: ", "))")
         }
     }
 
@@ -104,6 +129,9 @@ public enum DataError: Error, LocalizedError, Equatable {
     case unknownLabel(path: String, line: Int, label: String, knownClasses: [String])
     /// An example's label is not among the classes it must map to (a model's, by name).
     case unknownClass(example: String, label: String, knownClasses: [String])
+    /// A label of a training file from which the classes are inferred does not fit the others
+    /// (a stray value would otherwise become a class of its own).
+    case invalidLabel(path: String, line: Int, label: String, reason: String)
     /// A required column (or JSON field) is absent; `available` lists what the file has.
     /// `line` is nil for a header, the row's line for a JSON Lines record.
     case missingColumn(path: String, line: Int?, column: String, available: [String])
@@ -127,7 +155,10 @@ public enum DataError: Error, LocalizedError, Equatable {
         case let .unknownLabel(path, line, label, knownClasses):
             return "\(path):\(line): unknown label \"\(label)\"; the known classes are: "
                 + knownClasses.joined(separator: ", ")
-                + ". Use one of these labels, or give the class list explicitly."
+                + ". Use one of these labels, or declare the classes with --labels."
+        case let .invalidLabel(path, line, label, reason):
+            return "\(path):\(line): label \"\(label)\" cannot be a class: \(reason). Fix the label, or declare the classes "
+                + "with --labels (e.g. --labels negative,positive), which makes any other label an error."
         case let .unknownClass(example, label, knownClasses):
             return "\(example): label \"\(label)\" is not one of the model's classes: " + knownClasses.joined(separator: ", ")
                 + ". Labels are matched to the model's classes by name; evaluate on data with these labels."

@@ -69,7 +69,8 @@ public struct ClassifierManifest: Codable, Sendable, Equatable {
         return manifest
     }
 
-    /// Values that come from a file are checked once here.
+    /// Values that come from a file are checked once here (max_length against the positions by
+    /// `ModelDirectory.checkInputs`).
     func check(config: EncoderConfig, path: String) throws {
         func fail(_ what: String) -> ExportError { .invalidFolder(path, what) }
         guard formatVersion == 1 else { throw fail("format_version \(formatVersion) is newer than this lpft-mpi reads (1); use a newer lpft-mpi") }
@@ -77,9 +78,6 @@ public struct ClassifierManifest: Codable, Sendable, Equatable {
             throw fail("class_names must list at least 2 distinct classes, found \(classNames)")
         }
         guard temperature.isFinite, temperature > 0 else { throw fail("temperature must be positive and finite, found \(temperature)") }
-        guard (3...config.maxSequenceLength).contains(maxLength) else {
-            throw fail("max_length \(maxLength) must be in 3…\(config.maxSequenceLength) (the model's positions)")
-        }
         guard feature == config.family.defaultPooling else {
             throw fail("feature \"\(feature.rawValue)\" does not match the \(config.family.rawValue) encoder's classifier feature \"\(config.family.defaultPooling.rawValue)\"")
         }

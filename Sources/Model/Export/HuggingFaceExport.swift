@@ -33,8 +33,10 @@ public enum HuggingFaceExport {
         try writeFolderAtomically(folder) { temp in
             for name in ["config.json"] + tokenizerFiles {
                 let file = base.appendingPathComponent(name)
-                if FileManager.default.fileExists(atPath: file.path) {
-                    try FileManager.default.copyItem(at: file, to: temp.appendingPathComponent(name))
+                guard FileManager.default.fileExists(atPath: file.path) else { continue }
+                do { try FileManager.default.copyItem(at: file, to: temp.appendingPathComponent(name)) } catch {
+                    throw FileOperationError(path: temp.appendingPathComponent(name).path, action: "copy \(file.path) to",
+                                             reason: FileOperationError.reason(of: error))
                 }
             }
             try SafetensorsWriter.write(tensors, to: temp.appendingPathComponent("model.safetensors"), metadata: metadata)
@@ -95,32 +97,26 @@ public enum HuggingFaceExport {
                                     metadata: ["method": manifest.method, "model": manifest.baseModel])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try (encoder.encode(manifest) + Data("\n".utf8)).write(to: folder.appendingPathComponent(ClassifierManifest.fileName))
-        try Data(manifest.readme(adapter: adapter).utf8).write(to: folder.appendingPathComponent("README.md"))
+        try FileOperations.writeAtomically(encoder.encode(manifest) + Data("\n".utf8),
+                                           to: folder.appendingPathComponent(ClassifierManifest.fileName))
+        try FileOperations.writeAtomically(Data(manifest.readme(adapter: adapter).utf8), to: folder.appendingPathComponent("README.md"))
     }
 
     /// Fills a temporary sibling of `folder`, then puts it in place: an existing folder is moved
     /// aside first and removed last, so a reader sees the old folder or the new one, whole.
     static func writeFolderAtomically(_ folder: URL, _ fill: (URL) throws -> Void) throws {
-        let manager = FileManager.default
         let parent = folder.deletingLastPathComponent(), name = folder.lastPathComponent, pid = getpid()
         let temp = parent.appendingPathComponent(".\(name).tmp-\(pid)"), old = parent.appendingPathComponent(".\(name).old-\(pid)")
-        do {
-            try manager.createDirectory(at: parent, withIntermediateDirectories: true)
-            try? manager.removeItem(at: temp)
-            try manager.createDirectory(at: temp, withIntermediateDirectories: false)
-            try fill(temp)
-            let replacing = manager.fileExists(atPath: folder.path)
-            if replacing { try manager.moveItem(at: folder, to: old) }
-            try manager.moveItem(at: temp, to: folder)
-            if replacing { try? manager.removeItem(at: old) }
-        } catch let error as CocoaError {
-            try? manager.removeItem(at: temp)
-            throw ExportError.notExportable("cannot write \(folder.path): \(error.localizedDescription); is the output directory writable?")
-        } catch {
-            try? manager.removeItem(at: temp)
-            throw error
-        }
+        try FileOperations.remove(temp)
+        try FileOperations.createDirectory(temp)
+        var placed = false
+        defer { if !placed { try? FileManager.default.removeItem(at: temp) } }
+        try fill(temp)
+        let replacing = FileManager.default.fileExists(atPath: folder.path)
+        if replacing { try FileOperations.move(folder, to: old) }
+        try FileOperations.move(temp, to: folder)
+        placed = true
+        if replacing { try? FileOperations.remove(old) }
     }
 
     /// (rows, columns) row-major → (columns, rows) row-major.

@@ -79,7 +79,7 @@ public struct PEFTAdapter {
     public func write(to folder: URL) throws {
         let json = try JSONSerialization.data(withJSONObject: configuration,
                                               options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try (json + Data("\n".utf8)).write(to: folder.appendingPathComponent("adapter_config.json"))
+        try FileOperations.writeAtomically(json + Data("\n".utf8), to: folder.appendingPathComponent("adapter_config.json"))
         try SafetensorsWriter.write(tensors, to: folder.appendingPathComponent("adapter_model.safetensors"),
                                     metadata: ["format": "pt"])
     }
