@@ -232,6 +232,10 @@ final class ExportCommandTests: XCTestCase {
         if AssetLocator.dataRoot() != nil {
             try failing(["evaluate", "--model", folder.path, "--task", "rt-polarity"], ["label \"negative\"", "neg, pos"])
         }
+        // The adapter folder is not a model.
+        let lora = try train(np: 1, method: "lora", out: "lora")
+        try failing(["predict", "--model", lora.appendingPathComponent("adapter").path, "--input", input.path],
+                    ["PEFT adapter folder", "../model"])
         // A folder whose files disagree.
         let manifestURL = folder.appendingPathComponent("lpft.json")
         let original = try Data(contentsOf: manifestURL)

@@ -22,9 +22,15 @@ public final class TrainedClassifier {
         guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isFolder), isFolder.boolValue else {
             throw ExportError.invalidFolder(directory.path, "no such folder; pass the model folder a run wrote (OUT/model)")
         }
+        let manager = FileManager.default
+        if manager.fileExists(atPath: directory.appendingPathComponent("adapter_config.json").path),
+           !manager.fileExists(atPath: directory.appendingPathComponent("config.json").path) {
+            throw ExportError.invalidFolder(directory.path, "a PEFT adapter folder (adapter_config.json), not a model; predict and "
+                                            + "evaluate take the merged model folder written next to it (../model)")
+        }
         // The head files first: a bare encoder gets pointed to `embed`.
         for file in ["classifier.safetensors", ClassifierManifest.fileName]
-        where !FileManager.default.fileExists(atPath: directory.appendingPathComponent(file).path) {
+        where !manager.fileExists(atPath: directory.appendingPathComponent(file).path) {
             throw ExportError.missingClassifierFile(directory: directory.path, file: file)
         }
         let files = try ModelDirectory(directory)
