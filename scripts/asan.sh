@@ -18,8 +18,13 @@ binary=$build/release/lpft-mpi
 work=$(mktemp -d /tmp/lpft-asan.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 python3 scripts/make-tiny-fixtures.py "$work" >/dev/null || { echo "asan: making the tiny fixtures failed" >&2; exit 1; }
-bert=$work/tiny-bert data=$work/data
-roberta=Tests/ModelTests/Fixtures/tiny/tiny-roberta gpt2=Tests/ModelTests/Fixtures/tiny/tiny-gpt2
+bert=$work/tiny-bert data=$work/data roberta=$work/tiny-roberta gpt2=$work/tiny-gpt2
+# The tiny reference models: weights and config (Fixtures/safetensors) + tokenizer (Fixtures/tiny).
+for family in roberta gpt2; do
+  mkdir -p "$work/tiny-$family"
+  cp Tests/ModelTests/Fixtures/safetensors/tiny-$family/* "$work/tiny-$family/"
+  cp -n Tests/ModelTests/Fixtures/tiny/tiny-$family/* "$work/tiny-$family/" 2>/dev/null || true
+done
 files=(--train "$data/train.csv" --validation "$data/validation.csv" --test "$data/test.csv")
 
 # OpenMPI's own buffers live past MPI_Finalize: leaks are not what this job looks for.
@@ -42,8 +47,8 @@ check train-bert-ft 2 train --model "$bert" "${files[@]}" --method ft "${small[@
 check train-bert-lora 2 train --model "$bert" "${files[@]}" --method lp-lora --lora-r 4 "${small[@]}" --out "$work/bert-lora"
 check train-bert-pairs 1 train --model "$bert" --train "$data/pairs.csv" --test "$data/pairs.csv" --text-pair-column text_pair \
   --method lp-ft "${small[@]}" --out "$work/bert-pairs"
-check train-roberta-ft 1 train --model "$roberta" "${files[@]}" --method ft "${small[@]}" --out "$work/roberta-ft"
-check train-gpt2-lora 2 train --model "$gpt2" "${files[@]}" --method lora "${small[@]}" --out "$work/gpt2-lora"
+check train-roberta-ft 1 train --model "$roberta" "${files[@]}" --method ft --max-length 64 "${small[@]}" --out "$work/roberta-ft"
+check train-gpt2-lora 2 train --model "$gpt2" "${files[@]}" --method lora --max-length 64 "${small[@]}" --out "$work/gpt2-lora"
 check ntk-bert-rows 2 ntk --model "$bert" --examples "$data/examples.jsonl" --eval-examples "$data/examples.jsonl" --method ft \
   --gram-split rows --chunk-parameters 3000 --out "$work/ntk-rows"
 check ntk-bert-slabs 2 ntk --model "$bert" --examples "$data/examples.jsonl" --method lp-ft --gram-split slabs \

@@ -65,7 +65,9 @@ die() { echo "fuzz: $*" >&2; exit 2; }
 
 blas_cflags=$(pkg-config --cflags openblas 2>/dev/null) || die "pkg-config cannot find openblas (run scripts/setup.sh)"
 blas_libs=$(pkg-config --libs openblas)
-flags=(-parse-as-library -sanitize=fuzzer,address -O -g -I "$here/Sources/COpenBLAS")
+# One package name for every module, as SwiftPM builds them (conformances declared in the CLI
+# for types of Model and Distributed are then not retroactive).
+flags=(-parse-as-library -sanitize=fuzzer,address -O -g -package-name lpft_mpi -I "$here/Sources/COpenBLAS")
 for f in $blas_cflags; do flags+=(-Xcc "$f"); done
 # C modules: the toolchain's own clang, whose sanitizer instrumentation matches swiftc's runtimes.
 toolchain=$(dirname "$(readlink -f "$(command -v swiftc)")")

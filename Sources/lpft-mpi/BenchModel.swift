@@ -16,11 +16,11 @@ struct BenchModel: RankCommand {
             """)
 
     @OptionGroup var job: JobOptions
-    @Option(help: "Examples per step.")
+    @Option(parsing: .unconditional, help: "Examples per step.")
     var batch = 8
-    @Option(help: "Tokens per example.")
+    @Option(parsing: .unconditional, help: "Tokens per example.")
     var seq = 128
-    @Option(help: "Timed training steps.")
+    @Option(parsing: .unconditional, help: "Timed training steps.")
     var steps = 10
     @Option(help: "Model directory (config.json); default: the fetched all-MiniLM-L6-v2, else its built-in config.")
     var model: String?

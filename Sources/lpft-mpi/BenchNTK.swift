@@ -20,7 +20,7 @@ struct BenchNTK: RankCommand {
 
     @Option(help: "Comma-separated numbers of train examples.")
     var sizes = "64,250"
-    @Option(help: "Classes C.")
+    @Option(parsing: .unconditional, help: "Classes C.")
     var classes = 2
     @Option(help: "Built-in task the examples come from.")
     var task: BuiltinTask = .sentimentOOD

@@ -20,7 +20,8 @@ struct Embed: RankCommand {
         let files = try ModelDirectory(try o.model.resolve())
         var (items, labels) = try inputs()
         if let max = o.max { items = Array(items.prefix(max)); labels = labels.map { Array($0.prefix(max)) } }
-        try files.checkInputs(maxLength: o.maxLength, hasPairs: items.contains { $0.pair != nil })
+        let maxLength = o.maxLength ?? files.defaultMaxLength
+        try files.checkInputs(maxLength: maxLength, hasPairs: items.contains { $0.pair != nil })
         let classifier: SequenceClassifier<Float> = try files.classifier(classes: 2)
         let pooling = o.pooling ?? classifier.config.family.defaultPooling
         let needsAllTokens = pooling != classifier.config.family.defaultPooling
@@ -32,7 +33,7 @@ struct Embed: RankCommand {
         var start = lo
         while start < hi {
             let end = min(hi, start + o.batchSize)
-            let encodings = items[start..<end].map { files.tokenizer.encode($0.text, pair: $0.pair, maxLength: o.maxLength) }
+            let encodings = items[start..<end].map { files.tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength) }
             classifier.forward(TokenBatch(encodings, config: classifier.config), allTokens: needsAllTokens)
             local += classifier.pooled(pooling, normalize: o.normalize)
             start = end
@@ -65,8 +66,9 @@ struct Tokenize: ParsableCommand {
     func run() throws {
         let files = try ModelDirectory(try options.model.resolve())
         let items = try TextInput.read(URL(fileURLWithPath: options.input))
-        try files.checkInputs(maxLength: options.maxLength, hasPairs: items.contains { $0.pair != nil })
-        let encodings = items.map { files.tokenizer.encode($0.text, pair: $0.pair, maxLength: options.maxLength) }
+        let maxLength = options.maxLength ?? files.defaultMaxLength
+        try files.checkInputs(maxLength: maxLength, hasPairs: items.contains { $0.pair != nil })
+        let encodings = items.map { files.tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength) }
         if options.json {
             struct Output: Encodable { var input_ids: [[Int32]]; var token_type_ids: [[Int32]] }
             try printJSON(Output(input_ids: encodings.map(\.ids), token_type_ids: encodings.map(\.typeIds)))

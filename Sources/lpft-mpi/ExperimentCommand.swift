@@ -35,7 +35,7 @@ struct Experiment: ParsableCommand {
     var out = "experiment"
     @Flag(help: "The paper's protocol: 5 seeds, 10 epochs, all data, 250-example NTK.")
     var full = false
-    @Option(help: "MPI ranks per run.")
+    @Option(parsing: .unconditional, help: "MPI ranks per run.")
     var ranks = 2
     @Option(help: "Built-in task.")
     var task: BuiltinTask = .sentimentOOD

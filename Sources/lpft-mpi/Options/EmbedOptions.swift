@@ -20,8 +20,8 @@ struct EmbedOptions: ParsableArguments {
     var pooling: Pooling?
     @Flag(help: "Scale every embedding to unit L2 norm.")
     var normalize = false
-    @Option(parsing: .unconditional, help: "Maximum tokens per text, special tokens included (3 … the model's positions).")
-    var maxLength = 128
+    @Option(parsing: .unconditional, help: "Maximum tokens per text, special tokens included (3 … the model's positions; default: 128, or the model's limit when smaller).")
+    var maxLength: Int?
     @Option(parsing: .unconditional, help: "Texts per forward pass (1…\(TrainingConfig.Limits.evalBatchSize)).")
     var batchSize = 32
     @Flag(help: "Print {\"embeddings\": [[...], ...]} instead of one row of numbers per line.")
@@ -31,7 +31,7 @@ struct EmbedOptions: ParsableArguments {
         guard (input == nil) != (task == nil) else { throw ValidationError("give --input FILE or --task TASK [--split SPLIT], not both") }
         if let input { try Check.nonEmpty("--input", input, expected: "a text or JSON Lines file") }
         if let max { try Check.integer("--max", max, in: 1...TrainingConfig.Limits.examples) }
-        try Check.integer("--max-length", maxLength, in: 3...TrainingConfig.Limits.maxLength)
+        if let maxLength { try Check.integer("--max-length", maxLength, in: 3...TrainingConfig.Limits.maxLength) }
         try Check.integer("--batch-size", batchSize, in: 1...TrainingConfig.Limits.evalBatchSize)
     }
 }
@@ -41,13 +41,13 @@ struct TokenizeOptions: ParsableArguments {
     @OptionGroup var model: ModelOptions
     @Option(help: "Text file (one per line) or JSONL.")
     var input: String
-    @Option(parsing: .unconditional, help: "Maximum tokens per text, special tokens included (3 … the model's positions).")
-    var maxLength = 128
+    @Option(parsing: .unconditional, help: "Maximum tokens per text, special tokens included (3 … the model's positions; default: 128, or the model's limit when smaller).")
+    var maxLength: Int?
     @Flag(help: "Print one JSON object.")
     var json = false
 
     func validate() throws {
         try Check.nonEmpty("--input", input, expected: "a text or JSON Lines file")
-        try Check.integer("--max-length", maxLength, in: 3...TrainingConfig.Limits.maxLength)
+        if let maxLength { try Check.integer("--max-length", maxLength, in: 3...TrainingConfig.Limits.maxLength) }
     }
 }

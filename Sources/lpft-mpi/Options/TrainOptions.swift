@@ -53,7 +53,7 @@ struct TrainOptions: ParsableArguments {
     var quiet = false
     /// Fault drill for the resume tests: rank 0 kills itself (SIGKILL) once epoch K's
     /// checkpoint is complete, as a node failure would.
-    @Option(help: .hidden)
+    @Option(parsing: .unconditional, help: .hidden)
     var drillKillAfterEpoch: Int?
 
     func validate() throws {
