@@ -174,7 +174,7 @@ final class GradientCheckTests: XCTestCase {
         let batch = TestSupport.tinyBatch(config)
         let labels = [2, 0, 1]
         let seed: UInt64? = dropout > 0 ? 77 : nil
-        model.parameters.zeroGradients()
+        model.zeroGradients()
         _ = classifierLoss(model, batch, labels, seed: seed)
         model.backward()
         let analytic = Array(model.parameters.gradients).map { Double($0) }
@@ -230,13 +230,13 @@ final class GradientCheckTests: XCTestCase {
             let model = SequenceClassifier<Double>(config: config, classes: 2)
             TestSupport.randomize(model.parameters, seed: 3)
             let batch = TestSupport.tinyBatch(config)
-            model.parameters.zeroGradients()
+            model.zeroGradients()
             model.forward(batch)
             let pruned = Array(model.features)
             model.loss(labels: [1, 0, 1])
             model.backward()
             let prunedGradients = Array(model.parameters.gradients)
-            model.parameters.zeroGradients()
+            model.zeroGradients()
             model.forward(batch, allTokens: true)
             let full = Array(model.features)
             model.loss(labels: [1, 0, 1])

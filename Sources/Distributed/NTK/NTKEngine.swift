@@ -44,11 +44,11 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
     /// φ of the own examples from the last Jacobian pass, (count × H).
     private(set) var trainFeatures: [Double] = [], evalFeatures: [Double] = []
 
-    /// BERT/RoBERTa backbones backpropagate stage by stage (each stage once per row over all
-    /// chunks); GPT-2 and LoRA kernels run the full backward for every chunk.
+    /// Backbone kernels backpropagate stage by stage (each stage once per row over all chunks);
+    /// LoRA kernels run the full backward for every chunk (their factors sit in every block).
     private let staged: Bool
-    private let stages: [Range<Int>]
-    private let layers: Int
+    /// The top backbone stage (its output gradient is dφ).
+    private let topStage: Int
     private let maxChunk: Int
     private let trainBuffer: LargeBuffer<T>, evalBuffer: LargeBuffer<T>
     private var trainSlabs: UnsafeMutablePointer<T> { trainBuffer.pointer }
@@ -72,9 +72,8 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         evalBatches = eval.map { TokenBatch([$0], config: model.config) }
         trainRowCount = train.count * plan.classes
         evalRowCount = eval.count * plan.classes
-        staged = plan.parameterSet == .backbone && model.config.family != .gpt2
-        stages = staged ? model.backboneStageRanges : []
-        layers = model.config.layers
+        staged = plan.parameterSet == .backbone
+        topStage = model.backboneStageRanges.count - 1
         maxChunk = (0..<plan.chunkCount).map { plan.chunk($0).count }.max() ?? 0
         trainBuffer = LargeBuffer(count: trainRowCount * maxChunk)
         evalBuffer = LargeBuffer(count: evalRowCount * maxChunk)
@@ -110,14 +109,14 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         let gradients = model.parameters.gradients.baseAddress!
         let head = model.parameters.value("classifier.weight")
         // Stages this chunk's backward runs through, and the boundary the next chunk starts from.
-        var top = layers, bottom = 0, saveStage: Int? = nil
+        var top = topStage, bottom = 0, saveStage: Int? = nil
         if staged {
             let chunkTop = model.backboneStage(containing: range.upperBound - 1)!
             bottom = model.backboneStage(containing: range.lowerBound)!
-            top = boundariesValid ? chunkTop : layers
+            top = boundariesValid ? chunkTop : topStage
             if k + 1 < plan.chunkCount {
                 let nextTop = model.backboneStage(containing: plan.chunk(k + 1).upperBound - 1)!
-                if nextTop < layers { saveStage = nextTop }
+                if nextTop < topStage { saveStage = nextTop }
             }
         }
         // Several chunks may run stage 0; the word share is collected once, in the last chunk.
@@ -145,7 +144,7 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
                 timings.time("backward") {
                     if staged {
                         let boundary = boundaries + boundaryOffsets[ownRow]
-                        let start = top == layers ? UnsafePointer(head + c * H) : UnsafePointer(boundary)
+                        let start = top == topStage ? UnsafePointer(head + c * H) : UnsafePointer(boundary)
                         model.backwardStages(startGradient: start, top: top, bottom: bottom,
                                              saveStage: saveStage, save: saveStage == nil ? nil : boundary)
                     } else {

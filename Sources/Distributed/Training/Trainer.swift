@@ -233,8 +233,6 @@ public final class Trainer {
         }
         progress.log("\(useLoRA ? "LoRA" : "FT"): \(config.epochs) epoch(s) × \(stepsPerEpoch) step(s), global batch \(config.batchSize) (\(micro) per rank × \(P)), lr \(config.learningRate)")
 
-        var touched = [Int32](repeating: 0, count: model.config.vocabularySize)
-        let gradientRange = range
         for epoch in state.completedEpochs..<config.epochs {
             let epochStart = Date()
             let order = sampler.indices(epoch: epoch)
@@ -255,19 +253,15 @@ public final class Trainer {
                 if P > 1 {
                     let allreduceStart = comm.wallTime()
                     defer { allreduceSeconds = comm.wallTime() - allreduceStart }
-                    if !useLoRA {
-                        for (row, t) in model.touchedWordRows.enumerated() { touched[row] = Int32(t) }
-                        try comm.allreduceMax(&touched)
-                        for (row, t) in touched.enumerated() { model.touchedWordRows[row] = UInt8(t) }
-                    }
-                    try averageGradientsOverRanks(range: gradientRange)
+                    if !useLoRA { try model.touchedRows.formUnion(overRanks: { try comm.allreduceMax(&$0) }) }
+                    try averageGradientsOverRanks(range: range)
                 }
                 let loss = P > 1 ? try comm.allreduceSum(localLoss) / Double(P) : localLoss
                 guard loss.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, step: step) }
-                let ranges = model.gradientRanges(within: range)
+                let ranges = model.touchedRows.gradientRanges(within: range)
                 let gradNorm = clipGradients(model.parameters, ranges: ranges, maxNorm: config.maxGradNorm)
                 let rate = schedule.rate(atStep: globalStep)
-                optimizer.update(model.parameters, learningRate: rate, touchedRows: useLoRA ? nil : model.touchedWordRows)
+                optimizer.update(model.parameters, learningRate: rate, touchedRows: useLoRA ? nil : model.touchedRows)
                 lossSum += loss
                 state.steps.append(StepRecord(epoch: epoch + 1, step: step + 1, global_step: globalStep + 1, loss: loss,
                                               grad_norm: gradNorm, learning_rate: rate,
