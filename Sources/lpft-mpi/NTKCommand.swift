@@ -80,6 +80,10 @@ struct NTKCommand: RankCommand {
     var gramSplit = "auto"
     @Flag(help: "Print kernel.json on stdout instead of the table.")
     var json = false
+    /// Fault drill for the resume tests: rank 0 kills itself (SIGKILL) once chunk K's
+    /// checkpoint is complete (K counts from 0), as a node failure would.
+    @Option(help: .hidden)
+    var drillKillAfterChunk: Int?
 
     func validate() throws {
         guard (task == nil) != (examples == nil) else { throw ValidationError("give exactly one of --task T or --examples FILE") }
@@ -166,6 +170,7 @@ struct NTKCommand: RankCommand {
         settings.chunkParameters = chunkParameters
         settings.slabWidth = slabWidth
         settings.gramSplit = NTKGramSplit(rawValue: gramSplit)
+        settings.drillKillAfterChunk = drillKillAfterChunk
         return settings
     }
 

@@ -291,4 +291,39 @@ final class GradientCheckTests: XCTestCase {
             XCTAssertNotEqual(Array(after[(4 * config.hidden)...]), Array(before[(4 * config.hidden)...]), "\(family): changed tokens")
         }
     }
+
+    /// backward(onGradientsReady:) reports the head, then the stages top to bottom, with arena
+    /// ranges whose gradients nothing later in the backward changes; together they cover every
+    /// gradient it wrote (the hook a bucketed allreduce would start from).
+    func testGradientsReadyTopToBottomAndFinal() {
+        let cases: [(ModelFamily, LoRAConfig?, calls: Int)] = [
+            (.bert, nil, 1 + 3), (.gpt2, nil, 1 + 4),                    // head, then every stage
+            (.roberta, LoRAConfig(rank: 2, alpha: 4), 1 + 2),            // LoRA: the blocks only
+            (.gpt2, LoRAConfig(rank: 2, alpha: 4, targets: [.query, .key, .value]), 1 + 3),
+        ]
+        for (family, lora, calls) in cases {
+            let config = TestSupport.tinyConfig(family: family, dropout: 0.1)
+            let model = SequenceClassifier<Double>(config: config, classes: 3, lora: lora)
+            TestSupport.randomize(model.parameters, seed: 8)
+            model.trainBackbone = lora == nil
+            model.zeroGradients()
+            model.forward(TestSupport.tinyBatch(config), dropoutSeed: 3)
+            model.loss(labels: [2, 0, 1])
+            var reported: [(ranges: [Range<Int>], values: [Double])] = []
+            model.backward { ranges in reported.append((ranges, ranges.flatMap { Array(model.parameters.gradients[$0]) })) }
+            let what = "\(family) lora=\(lora != nil)"
+            XCTAssertEqual(reported.count, calls, what)
+            XCTAssertEqual(reported.first?.ranges, [model.parameters.range(of: [.head])], what)
+            let starts = reported.dropFirst().map { $0.ranges[0].lowerBound }
+            XCTAssertEqual(starts, starts.sorted(by: >), "\(what): stages top to bottom")
+            var covered = [Bool](repeating: false, count: model.parameters.count)
+            for (ranges, values) in reported {
+                XCTAssertEqual(ranges.flatMap { Array(model.parameters.gradients[$0]) }, values, "\(what): changed after it was reported")
+                for range in ranges { for i in range { covered[i] = true } }
+            }
+            let missed = (0..<model.parameters.count).filter { model.parameters.gradients[$0] != 0 && !covered[$0] }
+            XCTAssertTrue(missed.isEmpty, "\(what): \(missed.count) gradients never reported")
+            XCTAssertTrue(covered.indices.contains { covered[$0] && model.parameters.gradients[$0] != 0 }, what)
+        }
+    }
 }

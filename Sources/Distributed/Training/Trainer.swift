@@ -98,13 +98,23 @@ public final class Trainer {
         validation = EncodedSplit(name: "validation", examples: task.validation, tokenizer: tokenizer, maxLength: maxLength)
         test = EncodedSplit(name: "test", examples: task.test, tokenizer: tokenizer, maxLength: maxLength)
         ood = task.ood.map { EncodedSplit(name: $0.name, examples: $0.examples, tokenizer: tokenizer, maxLength: maxLength) }
+        // Every token against the model once, here, before any forward indexes its tables.
+        for split in [train, validation, test] + ood {
+            do {
+                try TokenBatch.validate(split.encodings, config: model.config)
+            } catch {
+                throw TrainingError.invalidSetting("the \(split.name) split: \(describe(error))")
+            }
+        }
         timing["tokenize"] = Date().timeIntervalSince(tokenizeStart)
     }
 
     // MARK: Run
 
     /// Runs the method end to end and writes config.json, history.jsonl, steps.jsonl and
-    /// metrics.json (rank 0). Returns the metrics on every rank.
+    /// metrics.json (rank 0). Returns the metrics: complete on rank 0; the evaluation sets and
+    /// the feature change are computed there only, so on the other ranks `eval` is empty and
+    /// `features` zero.
     @discardableResult
     public func run(resume: Bool = false) throws -> RunMetrics {
         let runStart = Date()
@@ -161,7 +171,7 @@ public final class Trainer {
         try saveHead(to: "lp_head.safetensors")
         timing["lp"] = Date().timeIntervalSince(t0)
         progress.log(String(format: "LP: C = %.0e (CV accuracy %.3f), head norm %.3f → %.3f",
-                            info.strength, info.cvAccuracy, state.headNormInit, state.headNormAfterLP!))
+                            info.strength, info.cv_accuracy, state.headNormInit, state.headNormAfterLP!))
     }
 
     /// Copies a fitted head into the classifier's head parameters.

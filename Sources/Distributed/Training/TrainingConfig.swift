@@ -19,9 +19,10 @@ public struct TrainingConfig: Codable, Sendable {
     public var warmupRatio: Double
     public var weightDecay: Double
     public var maxGradNorm: Double
-    /// Use only the first N training examples (after the task's fixed shuffle).
+    /// Use a fixed random subset of N training examples (seed 0, kept in their original
+    /// order; the same subset for every --seed).
     public var maxTrain: Int?
-    /// Use only the first N examples of every evaluation set (validation, test, OOD).
+    /// Use a fixed random subset of N examples of every evaluation set (validation, test, OOD).
     public var maxEval: Int?
     /// Multiplies the LP head (weight and bias) before the training stage.
     public var headScale: Double

@@ -17,27 +17,17 @@ extension SequenceClassifier {
         let T_ = ws.seqLen, H = config.hidden
         let rows = queryPositions == nil ? ws.batch * T_ : ws.batch
         let x = ws.hidden[l]
-        let hiddenDrop = training && config.hiddenDropout > 0
-        let hiddenScale = T(1 / (1 - config.hiddenDropout))
         // Attention → dropout → + residual → LayerNorm 1.
         attentionSublayerForward(o, a, ws: ws, input: x, rows: rows, lengths: lengths, queryPositions: queryPositions,
                                  causal: false, training: training, seed: seed)
-        if hiddenDrop {
-            dropoutMask(a.mask1, rows: rows, dim: H, p: config.hiddenDropout, seed: seed &+ 2)
-            applyDropout(a.residual1, mask: a.mask1, count: rows * H, scale: hiddenScale)
-        }
+        hiddenDropoutForward(a.residual1, mask: a.mask1, rows: rows, training: training, seed: seed &+ 2)
         addResidual(a.residual1, x, rows: rows, dim: H, seqLen: T_, queryPositions: queryPositions)
-        layerNormForward(a.normed1, mean: a.mean1, rstd: a.rstd1, a.residual1, gamma: value(o.norm1Gamma),
-                         beta: value(o.norm1Beta), n: rows, dim: H, eps: config.layerNormEps)
+        normForward(a.normed1, mean: a.mean1, rstd: a.rstd1, a.residual1, gamma: o.norm1Gamma, beta: o.norm1Beta, rows: rows)
         // Feed-forward → dropout → + h → LayerNorm 2.
         feedForwardForward(o, a, input: a.normed1, output: a.residual2, rows: rows)
-        if hiddenDrop {
-            dropoutMask(a.mask2, rows: rows, dim: H, p: config.hiddenDropout, seed: seed &+ 3)
-            applyDropout(a.residual2, mask: a.mask2, count: rows * H, scale: hiddenScale)
-        }
+        hiddenDropoutForward(a.residual2, mask: a.mask2, rows: rows, training: training, seed: seed &+ 3)
         addResidual(a.residual2, a.normed1, rows: rows, dim: H, seqLen: T_, queryPositions: nil)
-        layerNormForward(ws.hidden[l + 1], mean: a.mean2, rstd: a.rstd2, a.residual2, gamma: value(o.norm2Gamma),
-                         beta: value(o.norm2Beta), n: rows, dim: H, eps: config.layerNormEps)
+        normForward(ws.hidden[l + 1], mean: a.mean2, rstd: a.rstd2, a.residual2, gamma: o.norm2Gamma, beta: o.norm2Beta, rows: rows)
     }
 
     // MARK: Backward
@@ -50,27 +40,22 @@ extension SequenceClassifier {
         let H = config.hidden
         let rows = queryPositions == nil ? ws.batch * ws.seqLen : ws.batch
         let x = ws.hidden[l]
-        let bb = trainBackbone
-        let hiddenDrop = training && config.hiddenDropout > 0
-        let hiddenScale = T(1 / (1 - config.hiddenDropout))
         // LayerNorm 2 → residual (to h) and dropout → feed-forward.
         let dRes = ws.gradResidual
         dRes.update(repeating: 0, count: rows * H)
-        layerNormBackward(dx: dRes, dgamma: bb ? grad(o.norm2Gamma) : nil, dbeta: bb ? grad(o.norm2Beta) : nil,
-                          dout: ws.gradOut, x: a.residual2, mean: a.mean2, rstd: a.rstd2,
-                          gamma: value(o.norm2Gamma), n: rows, dim: H)
+        normBackward(dx: dRes, dout: ws.gradOut, x: a.residual2, mean: a.mean2, rstd: a.rstd2,
+                     gamma: o.norm2Gamma, beta: o.norm2Beta, rows: rows)
         let dNormed1 = ws.gradNormed
         dNormed1.update(from: dRes, count: rows * H)
-        if hiddenDrop { applyDropout(dRes, mask: a.mask2, count: rows * H, scale: hiddenScale) }
+        hiddenDropoutBackward(dRes, mask: a.mask2, rows: rows, training: training)
         feedForwardBackward(o, a, ws: ws, dy: dRes, input: a.normed1, dInput: dNormed1, rows: rows)
         // LayerNorm 1 → residual (to x) and dropout → attention.
         dRes.update(repeating: 0, count: rows * H)
-        layerNormBackward(dx: dRes, dgamma: bb ? grad(o.norm1Gamma) : nil, dbeta: bb ? grad(o.norm1Beta) : nil,
-                          dout: dNormed1, x: a.residual1, mean: a.mean1, rstd: a.rstd1,
-                          gamma: value(o.norm1Gamma), n: rows, dim: H)
+        normBackward(dx: dRes, dout: dNormed1, x: a.residual1, mean: a.mean1, rstd: a.rstd1,
+                     gamma: o.norm1Gamma, beta: o.norm1Beta, rows: rows)
         let dx = ws.gradIn
         if needInputGradient { residualGradient(into: dx, from: dRes, rows: rows, ws: ws, queryPositions: queryPositions) }
-        if hiddenDrop { applyDropout(dRes, mask: a.mask1, count: rows * H, scale: hiddenScale) }
+        hiddenDropoutBackward(dRes, mask: a.mask1, rows: rows, training: training)
         attentionSublayerBackward(o, a, ws: ws, dy: dRes, input: x, dInput: needInputGradient ? dx : nil, rows: rows,
                                   lengths: lengths, queryPositions: queryPositions, causal: false, training: training)
     }

@@ -88,6 +88,42 @@ extension SequenceClassifier {
                        dy: ws.gradFfnPre, ldy: I, x: input, w: value(o.ffnInWeight), n: rows, inDim: H, outDim: I, ones: ws.ones)
     }
 
+    // MARK: LayerNorm
+
+    /// LayerNorm with γ, β at arena offsets `gamma`, `beta`: x → out (rows, H); mean, rstd
+    /// (rows) saved for backward.
+    func normForward(_ out: UnsafeMutablePointer<T>, mean: UnsafeMutablePointer<T>, rstd: UnsafeMutablePointer<T>,
+                     _ x: UnsafePointer<T>, gamma: Int, beta: Int, rows: Int) {
+        layerNormForward(out, mean: mean, rstd: rstd, x, gamma: value(gamma), beta: value(beta),
+                         n: rows, dim: config.hidden, eps: config.layerNormEps)
+    }
+
+    /// Backward of normForward: dx ACCUMULATES (nil: not needed); γ and β's gradients
+    /// accumulate when the backbone trains.
+    func normBackward(dx: UnsafeMutablePointer<T>?, dout: UnsafePointer<T>, x: UnsafePointer<T>, mean: UnsafePointer<T>,
+                      rstd: UnsafePointer<T>, gamma: Int, beta: Int, rows: Int) {
+        let bb = trainBackbone
+        layerNormBackward(dx: dx, dgamma: bb ? grad(gamma) : nil, dbeta: bb ? grad(beta) : nil, dout: dout, x: x,
+                          mean: mean, rstd: rstd, gamma: value(gamma), n: rows, dim: config.hidden)
+    }
+
+    // MARK: Hidden dropout
+
+    /// Dropout on a branch's output before its residual add (hidden_dropout_prob, GPT-2's
+    /// resid_pdrop): y (rows, H) *= mask/(1 − p), the mask drawn from `seed` and kept for backward.
+    func hiddenDropoutForward(_ y: UnsafeMutablePointer<T>, mask: UnsafeMutablePointer<UInt8>, rows: Int,
+                              training: Bool, seed: UInt64) {
+        guard training && config.hiddenDropout > 0 else { return }
+        dropoutMask(mask, rows: rows, dim: config.hidden, p: config.hiddenDropout, seed: seed)
+        applyDropout(y, mask: mask, count: rows * config.hidden, scale: T(1 / (1 - config.hiddenDropout)))
+    }
+
+    /// Backward of hiddenDropoutForward: dy (rows, H) *= mask/(1 − p).
+    func hiddenDropoutBackward(_ dy: UnsafeMutablePointer<T>, mask: UnsafePointer<UInt8>, rows: Int, training: Bool) {
+        guard training && config.hiddenDropout > 0 else { return }
+        applyDropout(dy, mask: mask, count: rows * config.hidden, scale: T(1 / (1 - config.hiddenDropout)))
+    }
+
     // MARK: Residual
 
     /// y[r] += x[row(r)], where row(r) = r, or b·T + queryPositions[b] for compact rows r = b.

@@ -22,27 +22,17 @@ extension SequenceClassifier {
         let rows = queryPositions == nil ? N : ws.batch
         let x = ws.hidden[l]
         // a = ln_1(x) on every token: keys and values of all positions are needed.
-        layerNormForward(a.normed1, mean: a.mean1, rstd: a.rstd1, x, gamma: value(o.norm1Gamma), beta: value(o.norm1Beta),
-                         n: N, dim: H, eps: config.layerNormEps)
+        normForward(a.normed1, mean: a.mean1, rstd: a.rstd1, x, gamma: o.norm1Gamma, beta: o.norm1Beta, rows: N)
         // h = x + dropout(c_proj(causal attention(a))).
         attentionSublayerForward(o, a, ws: ws, input: a.normed1, rows: rows, lengths: lengths, queryPositions: queryPositions,
                                  causal: true, training: training, seed: seed)
-        let residualDrop = training && config.hiddenDropout > 0
-        let residualScale = T(1 / (1 - config.hiddenDropout))
-        if residualDrop {
-            dropoutMask(a.mask1, rows: rows, dim: H, p: config.hiddenDropout, seed: seed &+ 2)
-            applyDropout(a.residual1, mask: a.mask1, count: rows * H, scale: residualScale)
-        }
+        hiddenDropoutForward(a.residual1, mask: a.mask1, rows: rows, training: training, seed: seed &+ 2)
         addResidual(a.residual1, x, rows: rows, dim: H, seqLen: T_, queryPositions: queryPositions)
         // out = h + dropout(c_proj(gelu_new(c_fc(ln_2(h))))).
-        layerNormForward(a.normed2, mean: a.mean2, rstd: a.rstd2, a.residual1, gamma: value(o.norm2Gamma),
-                         beta: value(o.norm2Beta), n: rows, dim: H, eps: config.layerNormEps)
+        normForward(a.normed2, mean: a.mean2, rstd: a.rstd2, a.residual1, gamma: o.norm2Gamma, beta: o.norm2Beta, rows: rows)
         let out = ws.hidden[l + 1]
         feedForwardForward(o, a, input: a.normed2, output: out, rows: rows)
-        if residualDrop {
-            dropoutMask(a.mask2, rows: rows, dim: H, p: config.hiddenDropout, seed: seed &+ 3)
-            applyDropout(out, mask: a.mask2, count: rows * H, scale: residualScale)
-        }
+        hiddenDropoutForward(out, mask: a.mask2, rows: rows, training: training, seed: seed &+ 3)
         addResidual(out, a.residual1, rows: rows, dim: H, seqLen: T_, queryPositions: nil)
     }
 
@@ -56,31 +46,26 @@ extension SequenceClassifier {
         let H = config.hidden, N = ws.batch * ws.seqLen
         let rows = queryPositions == nil ? N : ws.batch
         let x = ws.hidden[l]
-        let bb = trainBackbone
-        let residualDrop = training && config.hiddenDropout > 0
-        let residualScale = T(1 / (1 - config.hiddenDropout))
         // out = h + MLP(h): h gets dOut directly and through the MLP and ln_2.
         let dOut = ws.gradOut, dH = ws.gradResidual, dNormed = ws.gradNormed
         dH.update(from: dOut, count: rows * H)
-        if residualDrop { applyDropout(dOut, mask: a.mask2, count: rows * H, scale: residualScale) }
+        hiddenDropoutBackward(dOut, mask: a.mask2, rows: rows, training: training)
         dNormed.update(repeating: 0, count: rows * H)
         feedForwardBackward(o, a, ws: ws, dy: dOut, input: a.normed2, dInput: dNormed, rows: rows)
-        layerNormBackward(dx: dH, dgamma: bb ? grad(o.norm2Gamma) : nil, dbeta: bb ? grad(o.norm2Beta) : nil,
-                          dout: dNormed, x: a.residual1, mean: a.mean2, rstd: a.rstd2,
-                          gamma: value(o.norm2Gamma), n: rows, dim: H)
+        normBackward(dx: dH, dout: dNormed, x: a.residual1, mean: a.mean2, rstd: a.rstd2,
+                     gamma: o.norm2Gamma, beta: o.norm2Beta, rows: rows)
         // h = x + attention(ln_1(x)): x gets dH directly and through the causal attention and ln_1.
         let dx = ws.gradIn
         if needInputGradient { residualGradient(into: dx, from: dH, rows: rows, ws: ws, queryPositions: queryPositions) }
-        if residualDrop { applyDropout(dH, mask: a.mask1, count: rows * H, scale: residualScale) }
+        hiddenDropoutBackward(dH, mask: a.mask1, rows: rows, training: training)
         // ln_1's own gradient needs the attention's input gradient even where x's is not needed.
-        let needNormedGradient = needInputGradient || bb
+        let needNormedGradient = needInputGradient || trainBackbone
         if needNormedGradient { dNormed.update(repeating: 0, count: N * H) }
         attentionSublayerBackward(o, a, ws: ws, dy: dH, input: a.normed1, dInput: needNormedGradient ? dNormed : nil, rows: rows,
                                   lengths: lengths, queryPositions: queryPositions, causal: true, training: training)
         if needNormedGradient {
-            layerNormBackward(dx: needInputGradient ? dx : nil, dgamma: bb ? grad(o.norm1Gamma) : nil,
-                              dbeta: bb ? grad(o.norm1Beta) : nil, dout: dNormed, x: x, mean: a.mean1, rstd: a.rstd1,
-                              gamma: value(o.norm1Gamma), n: N, dim: H)
+            normBackward(dx: needInputGradient ? dx : nil, dout: dNormed, x: x, mean: a.mean1, rstd: a.rstd1,
+                         gamma: o.norm1Gamma, beta: o.norm1Beta, rows: N)
         }
     }
 
@@ -88,19 +73,16 @@ extension SequenceClassifier {
 
     /// ln_f after the last block: hidden[L] ((N or B), H) → ws.output, the final token states.
     func gpt2FinalNormForward(ws: Workspace<T>) {
-        let rows = lastPruned ? ws.batch : ws.batch * ws.seqLen
-        layerNormForward(ws.output, mean: ws.finalMean, rstd: ws.finalRstd, ws.hidden[config.layers],
-                         gamma: value(outerNormGamma), beta: value(outerNormBeta),
-                         n: rows, dim: config.hidden, eps: config.layerNormEps)
+        normForward(ws.output, mean: ws.finalMean, rstd: ws.finalRstd, ws.hidden[config.layers],
+                    gamma: outerNormGamma, beta: outerNormBeta, rows: lastPruned ? ws.batch : ws.batch * ws.seqLen)
     }
 
     /// Backward of gpt2FinalNormForward: ws.gradOut = dL/d(final states) → ws.gradIn = dL/dhidden[L]
     /// (written only when `needInputGradient`).
     func gpt2FinalNormBackward(ws: Workspace<T>, needInputGradient: Bool) {
-        let rows = lastPruned ? ws.batch : ws.batch * ws.seqLen, H = config.hidden, bb = trainBackbone
-        if needInputGradient { ws.gradIn.update(repeating: 0, count: rows * H) }
-        layerNormBackward(dx: needInputGradient ? ws.gradIn : nil, dgamma: bb ? grad(outerNormGamma) : nil, dbeta: bb ? grad(outerNormBeta) : nil,
-                          dout: ws.gradOut, x: ws.hidden[config.layers], mean: ws.finalMean, rstd: ws.finalRstd,
-                          gamma: value(outerNormGamma), n: rows, dim: H)
+        let rows = lastPruned ? ws.batch : ws.batch * ws.seqLen
+        if needInputGradient { ws.gradIn.update(repeating: 0, count: rows * config.hidden) }
+        normBackward(dx: needInputGradient ? ws.gradIn : nil, dout: ws.gradOut, x: ws.hidden[config.layers],
+                     mean: ws.finalMean, rstd: ws.finalRstd, gamma: outerNormGamma, beta: outerNormBeta, rows: rows)
     }
 }

@@ -207,9 +207,8 @@ public final class SequenceClassifier<T: ModelScalar> {
                          word: value(wordEmbeddings), position: value(positionEmbeddings),
                          type: typeEmbeddings.map { value($0) }, n: N, dim: H)
         if normed {
-            layerNormForward(ws.hidden[0], mean: ws.embeddingMean, rstd: ws.embeddingRstd, ws.embeddingSum,
-                             gamma: value(outerNormGamma), beta: value(outerNormBeta),
-                             n: N, dim: H, eps: config.layerNormEps)
+            normForward(ws.hidden[0], mean: ws.embeddingMean, rstd: ws.embeddingRstd, ws.embeddingSum,
+                        gamma: outerNormGamma, beta: outerNormBeta, rows: N)
         }
         if training && config.embeddingDropout > 0 {
             dropoutMask(ws.embeddingMask, rows: N, dim: H, p: config.embeddingDropout, seed: seed)
@@ -390,9 +389,8 @@ public final class SequenceClassifier<T: ModelScalar> {
             ws.embeddingGradient.update(from: ws.gradOut, count: N * H)
         } else {
             ws.embeddingGradient.update(repeating: 0, count: N * H)
-            layerNormBackward(dx: ws.embeddingGradient, dgamma: grad(outerNormGamma), dbeta: grad(outerNormBeta),
-                              dout: ws.gradOut, x: ws.embeddingSum, mean: ws.embeddingMean, rstd: ws.embeddingRstd,
-                              gamma: value(outerNormGamma), n: N, dim: H)
+            normBackward(dx: ws.embeddingGradient, dout: ws.gradOut, x: ws.embeddingSum, mean: ws.embeddingMean,
+                         rstd: ws.embeddingRstd, gamma: outerNormGamma, beta: outerNormBeta, rows: N)
         }
         scatterEmbeddingGradient(batch, ws: ws, wordTable: wordTable)
     }
