@@ -7,9 +7,9 @@ import Model
 /// θ = every backbone parameter (head excluded), or the LoRA factors only. The word table's
 /// share of F is exact through the sparse rows of each example's tokens (or the paper's
 /// sampled estimate). Each rank computes the Jacobian rows of a contiguous block of examples
-/// for one parameter chunk at a time; tiles meet in pairs of ranks; rank 0 adds every
-/// chunk's tiles in float64, checkpoints the sums, and finally writes the matrices and
-/// kernel.json with the analysis.
+/// for one parameter chunk at a time and forms its tiles (`NTKPlan.tileLayout(of:)`); rank 0
+/// adds every chunk's tiles into float64 sums (gathered, or reduced when split by slabs),
+/// checkpoints the sums, and finally writes the matrices and kernel.json with the analysis.
 public enum NTKJob {
     /// Runs on every rank of `comm` with the same settings. Rank 0 returns the report (and,
     /// with an output folder, writes pte.npy, fte.npy, ntk.npy, the *_eval files and

@@ -131,7 +131,9 @@ public struct NTKPlan: Codable, Sendable, Equatable {
         }
         let width = max(1, min(slabWidth ?? 32_768, parameters.count))
         let trainRows = trainCount * classes, evalRows = evalCount * classes
-        // Full-size float64 sums on every rank, and every rank's on rank 0 after each chunk.
+        // Full-size float64 sums on every rank, and on rank 0 its running sums and the reduce's
+        // buffers: counted as P + 1 copies, as when rank 0 gathered every rank's (an upper
+        // bound now; kept so that plans, and the checkpoints they name, stay the same).
         let fullSumBytes = 8 * (worldSize + 1) * (trainRows * trainRows + evalRows * trainRows)
         let split = requested ?? (worldSize > 1 && trainRowsMax < thinBlockRows && fullSumBytes <= memoryBudgetBytes / 8
                                   ? .slabs : .rows)

@@ -37,7 +37,7 @@ struct BackboneLayout {
     var layers: [Layer] = []
     /// First tensor of every backbone stage after the word table, in arena order: the dense
     /// embedding parameters, each block, and (GPT-2) ln_f. Backward runs the stages in reverse
-    /// (SequenceClassifier.backwardStages), and the eNTK chunks its parameters by them.
+    /// (SequenceClassifier.backwardThroughStages), and the eNTK chunks its parameters by them.
     var stageStarts: [String] = []
     /// Prefixes a checkpoint may put before every backbone name (task checkpoints carry them).
     var checkpointPrefixes: [String]

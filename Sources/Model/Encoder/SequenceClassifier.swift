@@ -295,6 +295,7 @@ public final class SequenceClassifier<T: ModelScalar> {
         backward(featureGradient: featureGradient, onGradientsReady: nil)
     }
 
+    /// backward(featureGradient:) reporting finished stages as backward() describes.
     func backward(featureGradient: UnsafePointer<T>, onGradientsReady: (([Range<Int>]) -> Void)?) {
         let ws = workspace!, batch = lastBatch!
         let B = ws.batch, T_ = ws.seqLen, H = config.hidden
