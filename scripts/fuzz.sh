@@ -6,10 +6,12 @@
 #   scripts/fuzz.sh build [TARGET…]           build only
 # Each target is compiled with `swiftc -sanitize=fuzzer,address` against the modules it needs,
 # themselves compiled with the same instrumentation into .build-fuzz/modules (each rebuilt when
-# one of its sources, or a module it imports, changes): Model; for the grid target, the sweep
-# readers of Distributed (only the files listed in distributed_readers, no MPI) and Yams
-# (Swift) with its libyaml (CYaml, C, built with clang -fsanitize=fuzzer-no-link,address)
-# from the package's checkout .build/checkouts/Yams (`swift package resolve` fetches it).
+# one of its sources, or a module it imports, changes): Model; for the grid and command-line
+# targets, the files of Distributed listed in distributed_readers (no MPI) with Yams (Swift)
+# and its libyaml (CYaml, C, built with clang -fsanitize=fuzzer-no-link,address) from the
+# package's checkout .build/checkouts/Yams; for the command-line targets (cli-*) also
+# swift-argument-parser from .build/checkouts (`swift package resolve` fetches both) and the
+# option files of the CLI (Sources/lpft-mpi/Options, which parse and check flags only).
 # Seeds: Tests/Fuzz/corpus/TARGET (committed, small); inputs found while fuzzing go to .build-fuzz/corpus/TARGET, crashes to
 # .build-fuzz/artifacts/TARGET/. Exit status: 0 when no crash, 1 on a crash, 2 on misuse.
 # The last line of a fuzzing run reads:
@@ -29,17 +31,31 @@ declare -A target_modules=(
   [bytepair]=Model
   [paper-formats]=Model
   [generic-table]=Model
-  [grid]="CYaml Yams Distributed"
+  [grid]="CYaml Yams Model Distributed"
+  [cli-train]="ArgumentParserToolInfo ArgumentParser CYaml Yams Model Distributed"
+  [cli-ntk]="ArgumentParserToolInfo ArgumentParser CYaml Yams Model Distributed"
+  [cli-embed]="ArgumentParserToolInfo ArgumentParser CYaml Yams Model Distributed"
+)
+# Sources compiled into a target besides Tests/Fuzz/Targets/NAME.swift and FuzzSupport.swift.
+cli_sources=(Sources/lpft-mpi/Options/*.swift Tests/Fuzz/CLIFuzzSupport.swift)
+declare -A target_sources=(
+  [cli-train]="${cli_sources[*]}"
+  [cli-ntk]="${cli_sources[*]}"
+  [cli-embed]="${cli_sources[*]}"
 )
 
-# The Distributed files the grid target needs: the grid and manifest readers and what they use.
-# Distributed as a whole needs MPI; these files need only Foundation and Yams (keep them so).
+# The Distributed files the grid and command-line targets need: the grid and manifest readers,
+# the training settings and the ntk choices, and what they use. Distributed as a whole needs
+# MPI; these files need only Foundation, Model and Yams (keep them so).
 distributed_readers=(
   Sources/Distributed/Sweep/Grid.swift
   Sources/Distributed/Sweep/FlagValue.swift
   Sources/Distributed/Sweep/Manifest.swift
   Sources/Distributed/Sweep/SweepError.swift
   Sources/Distributed/Training/TrainingMethod.swift
+  Sources/Distributed/Training/TrainingConfig.swift
+  Sources/Distributed/Training/RunFolder.swift
+  Sources/Distributed/NTK/NTKChoices.swift
 )
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2; }
@@ -47,7 +63,9 @@ die() { echo "fuzz: $*" >&2; exit 2; }
 
 blas_cflags=$(pkg-config --cflags openblas 2>/dev/null) || die "pkg-config cannot find openblas (run scripts/setup.sh)"
 blas_libs=$(pkg-config --libs openblas)
-flags=(-parse-as-library -sanitize=fuzzer,address -O -g -I "$here/Sources/COpenBLAS")
+# One package name for every module, as SwiftPM builds them (conformances declared in the CLI
+# for types of Model and Distributed are then not retroactive).
+flags=(-parse-as-library -sanitize=fuzzer,address -O -g -package-name lpft_mpi -I "$here/Sources/COpenBLAS")
 for f in $blas_cflags; do flags+=(-Xcc "$f"); done
 # C modules: the toolchain's own clang, whose sanitizer instrumentation matches swiftc's runtimes.
 toolchain=$(dirname "$(readlink -f "$(command -v swiftc)")")
@@ -61,6 +79,17 @@ yams_checkout() {
   fi
   [[ -d "$yams/Sources/CYaml" ]] || die "no Yams sources in $yams (run: swift package resolve)"
   echo "$yams"
+}
+
+# The swift-argument-parser checkout of this package.
+argument_parser_checkout() {
+  local parser="$here/.build/checkouts/swift-argument-parser"
+  if [[ ! -d "$parser/Sources/ArgumentParser" ]]; then
+    echo "fuzz: fetching the swift-argument-parser package (swift package resolve)" >&2
+    swift package resolve >&2 || true
+  fi
+  [[ -d "$parser/Sources/ArgumentParser" ]] || die "no swift-argument-parser sources in $parser (run: swift package resolve)"
+  echo "$parser"
 }
 
 # Sets `includes` to the -I flags that import the modules named $@ (Swift: $out/modules; C:
@@ -85,6 +114,10 @@ build_module() {
     CYaml) yams=$(yams_checkout); language=c; sources=("$yams"/Sources/CYaml/src/*.c) ;;
     Yams) yams=$(yams_checkout); sources=("$yams"/Sources/Yams/*.swift); extra=(-D SWIFT_PACKAGE -suppress-warnings) ;;
     Distributed) sources=("${distributed_readers[@]}"); imports+=("$here/scripts/fuzz.sh") ;;
+    ArgumentParserToolInfo) sources=("$(argument_parser_checkout)"/Sources/ArgumentParserToolInfo/*.swift) ;;
+    ArgumentParser)
+      mapfile -t sources < <(find "$(argument_parser_checkout)/Sources/ArgumentParser" -name '*.swift' | sort)
+      extra=(-suppress-warnings) ;;
     *) die "no build step for module $module" ;;
   esac
   for f in "${sources[@]}"; do [[ -f "$f" ]] || die "$module: missing source $f (update build_module in scripts/fuzz.sh)"; done
@@ -123,14 +156,15 @@ build_target() {
   local modules=(${target_modules[$target]}) libs=() built=()
   # Each module imports those before it; static libraries link dependents first.
   for m in "${modules[@]}"; do build_module "$m" "${built[@]}"; built+=("$m"); libs=("-l$m" "${libs[@]}"); done
-  local inputs=("$source" Tests/Fuzz/FuzzSupport.swift) stale=0
+  local extra_sources=(${target_sources[$target]:-})
+  local inputs=("$source" Tests/Fuzz/FuzzSupport.swift "${extra_sources[@]}") stale=0
   for m in "${modules[@]}"; do inputs+=("$out/modules/lib$m.a"); done
   for f in "${inputs[@]}"; do [[ -x "$binary" && "$binary" -nt "$f" ]] || stale=1; done
   (( stale )) || return 0
   echo "fuzz: building target $target" >&2
   mkdir -p "$out/bin"
   set_includes "${modules[@]}"
-  swiftc "${flags[@]}" -module-name "fuzz_${target//-/_}" "${includes[@]}" "$source" Tests/Fuzz/FuzzSupport.swift \
+  swiftc "${flags[@]}" -module-name "fuzz_${target//-/_}" "${includes[@]}" "$source" Tests/Fuzz/FuzzSupport.swift "${extra_sources[@]}" \
     -L "$out/modules" "${libs[@]}" $blas_libs -o "$binary" 2>&1 | grep -v 'warning: Cannot export local symbol' >&2 || true
   [[ -x "$binary" ]] || die "building target $target failed"
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up (scripts/setup.sh), then runs every test: unit tests and the multi-rank
-# tests that launch the built binary with mpirun. Numeric tests need the release build.
+# tests that launch the built binary with mpirun (numeric tests need the release build), a
+# short fuzzing pass over every reader and the command line, and the address-sanitized
+# end-to-end set.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
@@ -9,3 +11,5 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 swift test -c release -Xswiftc -enable-testing "$@"
 # Short fuzzing pass over every reader (30 s per libFuzzer target from the committed seeds).
 bash scripts/fuzz-ci.sh 30
+# train, ntk, embed and tokenize built with AddressSanitizer on tiny models (a few minutes).
+bash scripts/asan.sh

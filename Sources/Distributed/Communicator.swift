@@ -126,9 +126,8 @@ public final class Communicator {
         return try body()
     }
 
-    /// Prints `rank R: message` on stderr and stops every process of the job.
-    public func abort(_ message: String, exitCode: Int32 = 1) -> Never {
-        FileHandle.standardError.write(Data("rank \(rank): \(message)\n".utf8))
+    /// Stops every process of the job (MPI_Abort); callers print why first (`runJob`).
+    public func abort(exitCode: Int32 = 1) -> Never {
         mpishim_abort(exitCode)
         exit(exitCode)
     }

@@ -4,6 +4,11 @@ import Model
 /// Runs `body` as one rank of an MPI job. Any error thrown on any rank prints
 /// `rank R: <message>` on stderr and stops the whole job (MPI_Abort), so `mpirun` exits
 /// non-zero within seconds even while other ranks wait inside a collective.
+///
+/// Rank 0's message comes first: when every rank fails at once (a bad setting every rank
+/// checks), rank 0 prints, gives the launcher a moment to forward the line, and aborts; the
+/// other ranks wait `JobFailure.otherRanksDelay` for that abort before printing their own, so
+/// the user reads one message instead of P copies interleaved with the launcher's noise.
 public func runJob(_ body: (Communicator) throws -> Void) {
     let comm: Communicator
     do {
@@ -15,15 +20,38 @@ public func runJob(_ body: (Communicator) throws -> Void) {
     do {
         try body(comm)
     } catch {
+        let message = describe(error)
+        JobFailure.record(message, rank: comm.rank)
         if comm.size == 1 {
             // A single rank needs no MPI_Abort (which prints a long OpenMPI banner).
-            FileHandle.standardError.write(Data("rank 0: \(describe(error))\n".utf8))
+            FileHandle.standardError.write(Data("rank 0: \(message)\n".utf8))
             comm.finalize()
             exit(1)
         }
-        comm.abort(describe(error))
+        if !comm.isRoot { Thread.sleep(forTimeInterval: JobFailure.otherRanksDelay) }
+        FileHandle.standardError.write(Data("rank \(comm.rank): \(message)\n".utf8))
+        // Time for mpirun to forward the line before MPI_Abort tears the job down.
+        Thread.sleep(forTimeInterval: 0.3)
+        comm.abort()
     }
     comm.finalize()
+}
+
+/// What a failing job leaves behind besides its message: commands that own an output folder
+/// register a recorder (e.g. the run's FAILED file), called once on the rank that fails.
+public enum JobFailure {
+    /// How long a failing rank other than 0 waits for rank 0 to stop the job first.
+    public static let otherRanksDelay = 2.0
+
+    nonisolated(unsafe) private static var recorder: ((_ message: String, _ rank: Int) -> Void)?
+
+    /// Sets the recorder of this process (nil removes it).
+    public static func onFailure(_ record: ((_ message: String, _ rank: Int) -> Void)?) { recorder = record }
+
+    static func record(_ message: String, rank: Int) {
+        recorder?(message, rank)
+        recorder = nil
+    }
 }
 
 /// The message of an error: LocalizedError's description when present.

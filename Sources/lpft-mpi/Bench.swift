@@ -21,11 +21,11 @@ struct BenchAllreduce: RankCommand {
             """)
 
     @OptionGroup var job: JobOptions
-    @Option(help: "Smallest message in bytes (power of two, ≥ 4).")
+    @Option(parsing: .unconditional, help: "Smallest message in bytes (power of two, ≥ 4).")
     var minBytes = 4
-    @Option(help: "Largest message in bytes.")
+    @Option(parsing: .unconditional, help: "Largest message in bytes.")
     var maxBytes = 256 << 20
-    @Option(help: "Timed iterations are about this many bytes per measurement (min 5, max 1000 iterations).")
+    @Option(parsing: .unconditional, help: "Timed iterations are about this many bytes per measurement (min 5, max 1000 iterations).")
     var bytesPerMeasurement = 512 << 20
     @Flag(help: "Print one JSON object {\"rows\": [...]} instead of a table.")
     var json = false
@@ -46,9 +46,9 @@ struct BenchAllreduce: RankCommand {
     }
 
     func validate() throws {
-        guard minBytes >= 4, maxBytes >= minBytes else {
-            throw ValidationError("--min-bytes must be ≥ 4 and ≤ --max-bytes (got \(minBytes), \(maxBytes)).")
-        }
+        try Check.integer("--min-bytes", minBytes, in: 4...(1 << 34))
+        try Check.integer("--max-bytes", maxBytes, in: minBytes...(1 << 34), hint: "at least --min-bytes")
+        try Check.integer("--bytes-per-measurement", bytesPerMeasurement, in: 1...(1 << 40))
     }
 
     func run(comm: Communicator) throws {

@@ -16,11 +16,11 @@ struct BenchModel: RankCommand {
             """)
 
     @OptionGroup var job: JobOptions
-    @Option(help: "Examples per step.")
+    @Option(parsing: .unconditional, help: "Examples per step.")
     var batch = 8
-    @Option(help: "Tokens per example.")
+    @Option(parsing: .unconditional, help: "Tokens per example.")
     var seq = 128
-    @Option(help: "Timed training steps.")
+    @Option(parsing: .unconditional, help: "Timed training steps.")
     var steps = 10
     @Option(help: "Model directory (config.json); default: the fetched all-MiniLM-L6-v2, else its built-in config.")
     var model: String?
@@ -41,9 +41,9 @@ struct BenchModel: RankCommand {
     func run(comm: Communicator) throws {
         let directory = model.map { URL(fileURLWithPath: $0) } ?? AssetLocator.defaultModel()
         let config = try directory.map { try EncoderConfig.load(directory: $0) } ?? .miniLM
-        guard seq <= config.maxSequenceLength, batch >= 1, steps >= 1 else {
-            throw ValidationError("--seq must be ≤ \(config.maxSequenceLength), --batch and --steps ≥ 1")
-        }
+        try Check.integer("--batch", batch, in: 1...4096)
+        try Check.integer("--seq", seq, in: 1...config.maxSequenceLength)
+        try Check.integer("--steps", steps, in: 1...100_000)
         let classifier = SequenceClassifier<Float>(config: config, classes: 2)
         // Random weights: throughput does not depend on their values.
         var rng = RandomGenerator(seed: 1)

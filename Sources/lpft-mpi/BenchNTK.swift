@@ -20,10 +20,10 @@ struct BenchNTK: RankCommand {
 
     @Option(help: "Comma-separated numbers of train examples.")
     var sizes = "64,250"
-    @Option(help: "Classes C.")
+    @Option(parsing: .unconditional, help: "Classes C.")
     var classes = 2
     @Option(help: "Built-in task the examples come from.")
-    var task = "sentiment-ood"
+    var task: BuiltinTask = .sentimentOOD
     @OptionGroup var model: ModelOptions
     @OptionGroup var job: JobOptions
     @Option(help: "Memory per rank.")
@@ -42,18 +42,12 @@ struct BenchNTK: RankCommand {
 
     func run(comm: Communicator) throws {
         let counts = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !counts.isEmpty, counts.allSatisfy({ $0 >= 1 }), classes >= 1 else {
-            throw ValidationError("--sizes must list positive numbers and --classes must be ≥ 1")
+        guard !counts.isEmpty, counts.allSatisfy({ (1...100_000).contains($0) }), (2...1000).contains(classes) else {
+            throw ValidationError("--sizes must list numbers in 1…100000 and --classes must be in 2…1000")
         }
         guard let budget = parseByteCount(memoryBudget) else { throw ValidationError("--memory-budget must be a size such as 4GiB") }
         let directory = try model.resolve()
-        guard let builtin = BuiltinTask(rawValue: task) else {
-            throw ValidationError("unknown --task \(task); built-in tasks: \(BuiltinTask.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard let root = AssetLocator.dataRoot() else {
-            throw ValidationError("the built-in data sets are not set up; run: bash scripts/setup.sh")
-        }
-        let data = try TaskData.load(builtin, dataRoot: root)
+        let data = try loadBuiltinTask(task)
         var rows: [Row] = []
         if !json { printRoot(comm, tableRow(["N", "C", "ranks", "chunks", "seconds", "gram_GF/s", "sgemm_GF/s", "ratio", "peak_MiB"], widths: Self.widths)) }
         for n in counts {

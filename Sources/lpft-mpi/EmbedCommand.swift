@@ -3,8 +3,6 @@ import Distributed
 import Foundation
 import Model
 
-extension Pooling: ExpressibleByArgument {}
-
 struct Embed: RankCommand {
     static let configuration = CommandConfiguration(
         abstract: "Embed texts with the encoder (eval mode); ranks share the inputs, rank 0 prints.",
@@ -15,34 +13,17 @@ struct Embed: RankCommand {
             """)
 
     @OptionGroup var job: JobOptions
-    @OptionGroup var model: ModelOptions
-    @Option(help: "Text file (one per line) or JSONL.")
-    var input: String?
-    @Option(help: "Instead of --input: a built-in task whose --split to embed (labels are printed too).")
-    var task: String?
-    @Option(help: "Split of --task: train, validation, test or an OOD set's name.")
-    var split = "train"
-    @Option(help: "Embed only the first N texts.")
-    var max: Int?
-    @Option(help: "cls, mean or last (default: the family's classifier feature).")
-    var pooling: Pooling?
-    @Flag(help: "Scale every embedding to unit L2 norm.")
-    var normalize = false
-    @Option(help: "Maximum tokens per text, special tokens included.")
-    var maxLength = 128
-    @Option(help: "Texts per forward pass.")
-    var batchSize = 32
-    @Flag(help: "Print {\"embeddings\": [[...], ...]} instead of one row of numbers per line.")
-    var json = false
+    @OptionGroup var options: EmbedOptions
 
     func run(comm: Communicator) throws {
-        guard maxLength >= 3, batchSize >= 1 else { throw ValidationError("--max-length must be ≥ 3 and --batch-size ≥ 1") }
-        let directory = try model.resolve()
+        let o = options
+        let files = try ModelDirectory(try o.model.resolve())
         var (items, labels) = try inputs()
-        if let max { items = Array(items.prefix(max)); labels = labels.map { Array($0.prefix(max)) } }
-        let tokenizer = try loadTokenizer(directory: directory)
-        let classifier = try SequenceClassifier<Float>.pretrained(directory: directory, classes: 2)
-        let pooling = self.pooling ?? classifier.config.family.defaultPooling
+        if let max = o.max { items = Array(items.prefix(max)); labels = labels.map { Array($0.prefix(max)) } }
+        let maxLength = o.maxLength ?? files.defaultMaxLength
+        try files.checkInputs(maxLength: maxLength, hasPairs: items.contains { $0.pair != nil })
+        let classifier: SequenceClassifier<Float> = try files.classifier(classes: 2)
+        let pooling = o.pooling ?? classifier.config.family.defaultPooling
         let needsAllTokens = pooling != classifier.config.family.defaultPooling
         let H = classifier.config.hidden
         // Contiguous block per rank; gathered in order on rank 0.
@@ -51,39 +32,26 @@ struct Embed: RankCommand {
         local.reserveCapacity((hi - lo) * H)
         var start = lo
         while start < hi {
-            let end = min(hi, start + batchSize)
-            let encodings = items[start..<end].map { tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength) }
-            let batch = TokenBatch(encodings, config: classifier.config)
-            try batch.validate(classifier.config)
-            classifier.forward(batch, allTokens: needsAllTokens)
-            local += classifier.pooled(pooling, normalize: normalize)
+            let end = min(hi, start + o.batchSize)
+            let encodings = items[start..<end].map { files.tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength) }
+            classifier.forward(TokenBatch(encodings, config: classifier.config), allTokens: needsAllTokens)
+            local += classifier.pooled(pooling, normalize: o.normalize)
             start = end
         }
         guard let all = try comm.gatherv(local, root: 0) else { return }
         let rows = stride(from: 0, to: all.count, by: H).map { Array(all[$0..<($0 + H)]) }
-        if json {
+        if o.json {
             struct Output: Encodable { var embeddings: [[Float]]; var labels: [Int]? }
             try printJSON(Output(embeddings: rows, labels: labels))
         } else {
             for row in rows { print(row.map { String($0) }.joined(separator: " ")) }
         }
     }
-}
 
-extension Embed {
     /// The texts (and, for a task split, the labels) to embed.
     func inputs() throws -> (items: [TextInput.Item], labels: [Int]?) {
-        if let input {
-            guard task == nil else { throw ValidationError("give --input or --task, not both") }
-            return (try TextInput.read(URL(fileURLWithPath: input)), nil)
-        }
-        guard let task else { throw ValidationError("give --input FILE or --task TASK [--split SPLIT]") }
-        let data = try DataOptions.parse(["--task", task]).load()
-        let named = ["train": data.train, "validation": data.validation, "test": data.test]
-            .merging(data.ood.map { ($0.name, $0.examples) }) { a, _ in a }
-        guard let examples = named[split] else {
-            throw ValidationError("--split \(split) is not a split of \(task); splits: \(named.keys.sorted().joined(separator: ", "))")
-        }
+        if let input = options.input { return (try TextInput.read(URL(fileURLWithPath: input)), nil) }
+        let examples = try loadBuiltinTask(options.task!).examples(ofSplit: options.split)
         return (examples.map { TextInput.Item(text: $0.text, pair: $0.textPair) }, examples.map(\.label))
     }
 }
@@ -93,21 +61,15 @@ struct Tokenize: ParsableCommand {
         abstract: "Token ids of texts as the model's tokenizer gives them (with special tokens).",
         discussion: "--input as for embed. Prints {\"input_ids\": [[...]], \"token_type_ids\": [[...]]} with --json, else one line of ids per text.")
 
-    @OptionGroup var model: ModelOptions
-    @Option(help: "Text file (one per line) or JSONL.")
-    var input: String
-    @Option(help: "Maximum tokens per text, special tokens included.")
-    var maxLength = 128
-    @Flag(help: "Print one JSON object.")
-    var json = false
+    @OptionGroup var options: TokenizeOptions
 
     func run() throws {
-        guard maxLength >= 3 else { throw ValidationError("--max-length must be at least 3") }
-        let tokenizer = try loadTokenizer(directory: try model.resolve())
-        let encodings = try TextInput.read(URL(fileURLWithPath: input)).map {
-            tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength)
-        }
-        if json {
+        let files = try ModelDirectory(try options.model.resolve())
+        let items = try TextInput.read(URL(fileURLWithPath: options.input))
+        let maxLength = options.maxLength ?? files.defaultMaxLength
+        try files.checkInputs(maxLength: maxLength, hasPairs: items.contains { $0.pair != nil })
+        let encodings = items.map { files.tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength) }
+        if options.json {
             struct Output: Encodable { var input_ids: [[Int32]]; var token_type_ids: [[Int32]] }
             try printJSON(Output(input_ids: encodings.map(\.ids), token_type_ids: encodings.map(\.typeIds)))
         } else {

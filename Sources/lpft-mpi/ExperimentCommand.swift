@@ -35,34 +35,31 @@ struct Experiment: ParsableCommand {
     var out = "experiment"
     @Flag(help: "The paper's protocol: 5 seeds, 10 epochs, all data, 250-example NTK.")
     var full = false
-    @Option(help: "MPI ranks per run.")
+    @Option(parsing: .unconditional, help: "MPI ranks per run.")
     var ranks = 2
     @Option(help: "Built-in task.")
-    var task = BuiltinTask.sentimentOOD.rawValue
+    var task: BuiltinTask = .sentimentOOD
     @Option(help: "Methods, comma-separated.")
-    var methods = TrainingMethod.allCases.map(\.rawValue).joined(separator: ",")
-    @Option(help: "Epochs (overrides the protocol's).")
+    var methods = MethodList(TrainingMethod.allCases)
+    @Option(parsing: .unconditional, help: "Epochs (overrides the protocol's).")
     var epochs: Int?
-    @Option(help: "Training examples (overrides the protocol's).")
+    @Option(parsing: .unconditional, help: "Training examples (overrides the protocol's).")
     var maxTrain: Int?
-    @Option(help: "Examples per evaluation set (overrides the protocol's).")
+    @Option(parsing: .unconditional, help: "Examples per evaluation set (overrides the protocol's).")
     var maxEval: Int?
-    @Option(help: "Number of seeds (1001, 2002, ...; overrides the protocol's).")
+    @Option(parsing: .unconditional, help: "Number of seeds (1001, 2002, ...; overrides the protocol's).")
     var seeds: Int?
-    @Option(help: "Examples of the NTK's train and eval subsets (0 skips the NTK).")
+    @Option(parsing: .unconditional, help: "Examples of the NTK's train and eval subsets (0 skips the NTK).")
     var ntkExamples: Int?
-    @Option(help: "Global batch size.")
+    @Option(parsing: .unconditional, help: "Global batch size.")
     var batchSize = 16
 
     func validate() throws {
-        guard BuiltinTask(rawValue: task) != nil else {
-            throw ValidationError("unknown --task \(task); built-in tasks: \(BuiltinTask.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        for name in methods.split(separator: ",") where TrainingMethod(rawValue: String(name)) == nil {
-            throw ValidationError("unknown method '\(name)' in --methods; expected \(TrainingMethod.allCases.map(\.rawValue).joined(separator: ","))")
-        }
-        if let seeds, !(1...5).contains(seeds) { throw ValidationError("--seeds must be 1…5 (got \(seeds))") }
-        guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
+        try Check.integer("--ranks", ranks, in: 1...1024)
+        if let seeds { try Check.integer("--seeds", seeds, in: 1...Defaults.full.seeds.count) }
+        if let ntkExamples { try Check.integer("--ntk-examples", ntkExamples, in: 0...TrainingConfig.Limits.examples, hint: "0 skips the NTK") }
+        try Check.nonEmpty("--out", out, expected: "a folder for the experiment")
+        // Every run's train flags are checked when the grid is planned (validateTrainArguments).
     }
 
     /// The grid of this experiment: one task, the methods, the seeds; LP has no epochs.
@@ -75,8 +72,8 @@ struct Experiment: ParsableCommand {
         if let n = maxTrain ?? protocolDefaults.maxTrain { parameters["max-train"] = [.integer(n)] }
         if let n = maxEval ?? protocolDefaults.maxEval { parameters["max-eval"] = [.integer(n)] }
         let seedList = Array(Defaults.full.seeds.prefix(seeds ?? protocolDefaults.seeds.count))
-        return SweepGrid(name: "experiment", tasks: [.builtin(task)],
-                         methods: methods.split(separator: ",").compactMap { TrainingMethod(rawValue: String($0)) },
+        return SweepGrid(name: "experiment", tasks: [.builtin(task.rawValue)],
+                         methods: methods.methods,
                          seeds: seedList, parameters: parameters, overrides: [.lp: ["epochs": nil]])
     }
 
@@ -84,8 +81,9 @@ struct Experiment: ParsableCommand {
         let start = Date()
         let outURL = URL(fileURLWithPath: out)
         let sweep = SweepDirectory(outURL.appendingPathComponent("sweep"))
-        let runs = try grid().expand()
-        try validateTrainArguments(runs)
+        let grid = grid()
+        let runs = try grid.expand()
+        try validateTrainArguments(runs, grid: grid)
         try sweep.writePlan(runs)
         let programs = SweepPrograms.current()
         let runner = LocalSweepRunner(sweep: sweep, programs: programs, ranks: ranks, parallel: 1,
@@ -101,7 +99,7 @@ struct Experiment: ParsableCommand {
         let ntkCount = ntkExamples ?? (full ? Defaults.full : Defaults.quick).ntkExamples
         if ntkCount > 0 {
             let ntkStart = Date()
-            let note = try runNTKStep(runs: runs, sweep: sweep, examples: ntkCount, programs: programs)
+            let note = try runNTKStep(runs: runs, sweep: sweep, examples: ntkCount, runner: runner)
             print("  NTK: \(note) (\(Trainer.duration(Date().timeIntervalSince(ntkStart))))")
         }
 
@@ -111,7 +109,7 @@ struct Experiment: ParsableCommand {
         let table = report.miniatureTable()
         let preface = "Wall time \(Trainer.duration(seconds)) on \(ranks) rank(s); "
             + "\(full ? "the paper's protocol (--full)" : "the paper in miniature (lpft-mpi experiment)").\n\n" + table.markdown()
-        try report.write(to: outURL, title: "lpft-mpi experiment: \(task)", preface: preface)
+        try report.write(to: outURL, title: "lpft-mpi experiment: \(task.rawValue)", preface: preface)
         print("")
         print(table.markdown())
         print("wall time \(Trainer.duration(seconds)); report: \(outURL.appendingPathComponent("report.md").path)")
@@ -120,21 +118,16 @@ struct Experiment: ParsableCommand {
     /// The NTK step: for every method with a training stage, the eNTK of the model as that
     /// stage starts (the LP head for LP-FT and LP-LoRA, the initial head otherwise; LoRA
     /// parameters for the LoRA methods), on `examples` random train and test examples, written
-    /// to runs/<id>/ntk/ where `lpft-mpi report` reads kernel.json. Runs the `ntk` subcommand
-    /// when this binary has one; returns what it did.
-    func runNTKStep(runs: [SweepRun], sweep: SweepDirectory, examples: Int, programs: SweepPrograms) throws -> String {
-        guard LPFTMPI.configuration.subcommands.contains(where: { $0._commandName == "ntk" }),
-              let launcher = programs.launcher else {
-            return "skipped: this lpft-mpi has no ntk command"
-        }
+    /// to runs/<id>/ntk/ where `lpft-mpi report` reads kernel.json; launched like the runs
+    /// (`LocalSweepRunner.launch`). Returns what it did.
+    func runNTKStep(runs: [SweepRun], sweep: SweepDirectory, examples: Int, runner: LocalSweepRunner) throws -> String {
         var done = 0
         for run in runs where run.method != TrainingMethod.lp.rawValue {
             let runDirectory = sweep.runDirectory(run.id)
             let ntkDirectory = runDirectory.appendingPathComponent("ntk")
             if FileManager.default.fileExists(atPath: ntkDirectory.appendingPathComponent("kernel.json").path) { done += 1; continue }
-            var arguments = ["-np", String(ranks), "--", programs.binary.path, "ntk", "--task", run.task,
-                             "--subset", String(examples), "--eval-split", "test", "--eval-subset", String(examples),
-                             "--out", ntkDirectory.path]
+            var arguments = ["ntk", "--task", run.task, "--subset", String(examples), "--eval-split", "test",
+                             "--eval-subset", String(examples), "--out", ntkDirectory.path]
             switch run.method {
             case TrainingMethod.lpFT.rawValue, TrainingMethod.lpLoRA.rawValue:
                 arguments += ["--head", runDirectory.appendingPathComponent("lp_head.safetensors").path]
@@ -144,21 +137,28 @@ struct Experiment: ParsableCommand {
                 arguments += ["--method", run.method, "--seed", String(run.seed)]
             }
             let log = sweep.logsURL.appendingPathComponent("\(run.id).ntk.log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: log)
-            defer { try? handle.close() }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = [launcher.path] + arguments
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
-                throw ValidationError("the NTK of \(run.id) failed (exit \(process.terminationStatus)); log: \(log.path)")
+            let status = try runner.launch(arguments, log: log, title: "\(run.id) ntk")
+            guard status == 0 else {
+                throw ValidationError("the NTK of \(run.id) failed (exit \(status)); log: \(log.path)")
             }
             done += 1
         }
         return "\(done) kernel(s) on \(examples) examples"
     }
+}
+
+/// A comma-separated list of training methods (`--methods lp,ft`).
+struct MethodList: ExpressibleByArgument {
+    var methods: [TrainingMethod]
+
+    init(_ methods: [TrainingMethod]) { self.methods = methods }
+
+    init?(argument: String) {
+        let parsed = argument.split(separator: ",", omittingEmptySubsequences: false).map { TrainingMethod(rawValue: String($0)) }
+        guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }) else { return nil }
+        methods = parsed.compactMap { $0 }
+    }
+
+    var defaultValueDescription: String { methods.map(\.rawValue).joined(separator: ",") }
+    static var allValueStrings: [String] { TrainingMethod.allCases.map(\.rawValue) }
 }

@@ -24,20 +24,28 @@ struct SelfTestComm: RankCommand {
 
     @OptionGroup var job: JobOptions
 
-    @Option(help: "Largest element count per MPI call (default: INT_MAX).")
+    @Option(parsing: .unconditional, help: "Largest element count per MPI call (default: INT_MAX).")
     var chunkLimit: Int64?
-    @Option(help: "Base length of each rank's buffer.")
+    @Option(parsing: .unconditional, help: "Base length of each rank's buffer.")
     var length = 1000
-    @Option(help: "Rank that throws an error during the allreduce loop (fault drill).")
+    @Option(parsing: .unconditional, help: "Rank that throws an error during the allreduce loop (fault drill).")
     var failRank: Int?
-    @Option(help: "Allreduce iterations before --fail-rank throws.")
+    @Option(parsing: .unconditional, help: "Allreduce iterations before --fail-rank throws.")
     var failAfter = 3
-    @Option(help: "Exact allreduce rounds of --length floats to run before the other checks.")
+    @Option(parsing: .unconditional, help: "Exact allreduce rounds of --length floats to run before the other checks.")
     var rounds = 0
-    @Option(help: .hidden)  // stall drill: this rank sleeps forever instead of entering a collective
+    @Option(parsing: .unconditional, help: .hidden)  // stall drill: this rank sleeps forever instead of entering a collective
     var stallRank: Int?
-    @Option(help: .hidden)  // allreduce rounds before --stall-rank stops arriving
+    @Option(parsing: .unconditional, help: .hidden)  // allreduce rounds before --stall-rank stops arriving
     var stallAfter = 3
+
+    func validate() throws {
+        if let chunkLimit { try Check.integer("--chunk-limit", Int(clamping: chunkLimit), in: 1...Int(Int32.max)) }
+        try Check.integer("--length", length, in: 1...(1 << 26))
+        try Check.integer("--fail-after", failAfter, in: 0...1_000_000)
+        try Check.integer("--rounds", rounds, in: 0...100_000_000)
+        try Check.integer("--stall-after", stallAfter, in: 0...1_000_000)
+    }
 
     struct Mismatch: Error, LocalizedError {
         let what: String

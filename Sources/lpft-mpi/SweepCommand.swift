@@ -39,17 +39,18 @@ struct Sweep: ParsableCommand {
         var grid: String
         @Option(help: "Sweep folder to create (manifest.jsonl, runs/, logs/).")
         var out: String
-        @Option(help: "Refuse a grid that expands to more runs than this.")
+        @Option(parsing: .unconditional, help: "Refuse a grid that expands to more runs than this.")
         var maxRuns: Int = SweepGrid.defaultRunLimit
 
         func validate() throws {
-            guard maxRuns >= 1 else { throw ValidationError("--max-runs must be ≥ 1 (got \(maxRuns))") }
+            try Check.integer("--max-runs", maxRuns, in: 1...10_000_000)
         }
 
         func run() throws {
             let gridURL = URL(fileURLWithPath: grid)
-            let runs = try SweepGrid.load(gridURL).expand(limit: maxRuns, source: gridURL.path)
-            try validateTrainArguments(runs)
+            let grid = try SweepGrid.load(gridURL)
+            let runs = try grid.expand(limit: maxRuns, source: gridURL.path)
+            try validateTrainArguments(runs, grid: grid)
             let sweep = SweepDirectory(URL(fileURLWithPath: out))
             let manifest = try sweep.writePlan(runs, gridFile: gridURL)
             let complete = runs.filter { sweep.state(of: $0.id) == .complete }.count
@@ -80,21 +81,21 @@ struct Sweep: ParsableCommand {
         var sweep: String
         @Option(help: "local or slurm.")
         var scheduler: Scheduler = .local
-        @Option(help: "MPI ranks per run.")
+        @Option(parsing: .unconditional, help: "MPI ranks per run.")
         var ranks = 2
-        @Option(help: "local: runs at once.")
+        @Option(parsing: .unconditional, help: "local: runs at once.")
         var parallel = 1
         @Flag(help: "local: allow more ranks than cores in total.")
         var oversubscribe = false
         @Option(help: "local: the launcher script (default: scripts/launch of the checkout that built this binary).")
         var launcher: String?
-        @Option(help: "slurm: array tasks at once (%K).")
+        @Option(parsing: .unconditional, help: "slurm: array tasks at once (%K).")
         var maxConcurrent: Int?
         @Option(help: "slurm: partition.")
         var partition: String?
         @Option(help: "slurm: time limit per run, e.g. 2:00:00.")
         var time: String?
-        @Option(help: "slurm: CPUs per rank (BLAS threads).")
+        @Option(parsing: .unconditional, help: "slurm: CPUs per rank (BLAS threads).")
         var cpusPerTask = 1
         @Option(help: "slurm: how ranks start in the allocation: mpirun or srun (srun --mpi=pmix).")
         var launch: SlurmScript.Launcher = .mpirun
@@ -104,6 +105,10 @@ struct Sweep: ParsableCommand {
         var keepCheckpoints = false
 
         func validate() throws {
+            try Check.integer("--ranks", ranks, in: 1...65536)
+            try Check.integer("--parallel", parallel, in: 1...1024)
+            try Check.integer("--cpus-per-task", cpusPerTask, in: 1...1024)
+            if let maxConcurrent { try Check.integer("--max-concurrent", maxConcurrent, in: 1...100_000) }
             if scheduler == .local && (maxConcurrent != nil || partition != nil || time != nil || submit) {
                 throw ValidationError("--max-concurrent, --partition, --time and --submit go with --scheduler slurm")
             }
@@ -160,12 +165,19 @@ struct Sweep: ParsableCommand {
     }
 }
 
-/// Parses every run's arguments as `lpft-mpi train` would, so a typo in a grid fails at
-/// planning time with the flag named, not in every run of a submitted job.
-func validateTrainArguments(_ runs: [SweepRun]) throws {
+/// Parses and checks every run's arguments exactly as `lpft-mpi train` would, so that a typo or
+/// a value out of range fails at planning time, naming the grid line it came from, not in
+/// every run of a submitted job.
+func validateTrainArguments(_ runs: [SweepRun], grid: SweepGrid) throws {
     for run in runs {
         do { _ = try Train.parse(run.arguments + ["--out", "/dev/null"]) } catch {
-            throw ValidationError("run \(run.id): lpft-mpi train \(run.arguments.joined(separator: " ")): \(Train.message(for: error))")
+            let message = (error as? LocalizedError)?.errorDescription ?? Train.message(for: error)
+            let method = TrainingMethod(rawValue: run.method) ?? .ft
+            // The grid setting the message is about: the first of the run's flags it names.
+            let flags = run.arguments.filter { $0.hasPrefix("--") }.map { String($0.dropFirst(2)) }
+            let location = flags.first { message.contains("--\($0)") }
+                .flatMap { grid.location(of: $0, method: method, task: run.task) }
+            throw ValidationError((location.map { "\($0): " } ?? "") + "run \(run.id): \(message)")
         }
     }
 }

@@ -153,7 +153,7 @@ final class NTKTests: XCTestCase {
         let out = folder.appendingPathComponent("out")
         let r = try MPILauncher.run(np: 2, ["ntk", "--model", model.path, "--examples", trainURL.path, "--head", headURL.path,
                                             "--out", out.path, "--precision", "double", "--parameters", "lora",
-                                            "--lora-rank", "2", "--lora-alpha", "4", "--seed", "17"], timeout: 120)
+                                            "--lora-r", "2", "--lora-alpha", "4", "--seed", "17"], timeout: 120)
         assertSucceeded(r, "LoRA ntk on the tiny model")
         let expected = try bruteForce(model: model, train: train, eval: [], head: head,
                                       lora: LoRAConfig(rank: 2, alpha: 4), seed: 17)

@@ -128,7 +128,7 @@ final class SweepTests: XCTestCase {
         XCTAssertTrue(ok.stdout.contains("planned 36 run(s)"), ok.stdout)
         let zero = try MPILauncher.runSingle(["sweep", "plan", grid.path, "--out", out.path, "--max-runs", "0"], timeout: 30)
         XCTAssertNotEqual(zero.status, 0)
-        XCTAssertTrue(zero.stderr.contains("--max-runs must be ≥ 1"), zero.stderr)
+        XCTAssertTrue(zero.stderr.contains("--max-runs 0 is not valid: expected a whole number from 1 to"), zero.stderr)
     }
 
     // MARK: Slurm

@@ -191,10 +191,23 @@ final class DataTests: XCTestCase {
     }
 
     func testGenericJSONLinesNumericAndBooleanLabelsAndPairs() throws {
-        let numbers = try TaskData.loadGeneric(train: fixture("generic/numbers.jsonl"),
-                                               test: fixture("generic/numbers.jsonl"), spec: GenericTableSpec())
-        XCTAssertEqual(numbers.classNames, ["0", "2", "10"])
+        // Whole-number labels 0, 2, 10 are not 0…K−1 or 1…K: inferring classes from them is
+        // refused (a stray value would become a class); declared, they map by name ("2.0" = "2").
+        XCTAssertThrowsError(try TaskData.loadGeneric(train: fixture("generic/numbers.jsonl"),
+                                                      test: fixture("generic/numbers.jsonl"), spec: GenericTableSpec())) { error in
+            guard case let DataError.invalidLabel(path, line, label, _) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(path.hasSuffix("numbers.jsonl"))
+            XCTAssertEqual(line, 1)
+            XCTAssertEqual(label, "10")
+        }
+        let numbers = try TaskData.loadGeneric(train: fixture("generic/numbers.jsonl"), test: fixture("generic/numbers.jsonl"),
+                                               spec: GenericTableSpec(classNames: ["0", "2", "10"]))
         XCTAssertEqual(numbers.test.map(\.label), [2, 1, 0, 1])
+        // 0…10 inferred: sorted as numbers, so "2" < "10".
+        let eleven = FileManager.default.temporaryDirectory.appendingPathComponent("eleven-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: eleven) }
+        try (0...10).reversed().map { "{\"text\": \"t\", \"label\": \($0)}" }.joined(separator: "\n").write(to: eleven, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try TaskData.loadGeneric(train: eleven, test: eleven, spec: GenericTableSpec()).classNames, (0...10).map(String.init))
 
         let bools = try GenericTableSpec().read(fixture("generic/bools.jsonl"), classNames: ["false", "true"])
         XCTAssertEqual(bools.map(\.label), [1, 0])
@@ -439,5 +452,30 @@ final class DataTests: XCTestCase {
         let latin1 = try XCTUnwrap(all.first { $0.id == "bbc:sports/199" })
         XCTAssertTrue(latin1.text.contains("Mutu, a £15.8m signing"), latin1.text)
         XCTAssertEqual(try TaskData.load(.bbcTopic, dataRoot: dataRoot()).validation, task.validation)
+    }
+
+    /// Classes inferred from a training file: one kind of label, no strays.
+    func testInferredClassesAreOneKindOfLabelWithoutStrays() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("infer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func infer(_ labels: [String]) throws -> [String] {
+            let url = folder.appendingPathComponent("t.csv")
+            try (["text,label"] + labels.map { "x,\($0)" }).joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
+            let file = try SourceFile(url)
+            return try ClassIndex.inferred(from: labels.enumerated().map { ($0.offset + 2, $0.element) }, in: file)
+        }
+        XCTAssertEqual(try infer(["3", "1", "5", "2", "4", "1"]), ["1", "2", "3", "4", "5"])
+        XCTAssertEqual(try infer(["true", "false", "true"]), ["false", "true"])
+        XCTAssertEqual(try infer(["pos", "neg", "neutral"]), ["neg", "neutral", "pos"])
+        for (labels, strayLine) in [(["0", "1", "-1", "1"], 4), (["0", "1", "1e9"], 4), (["0", "1", "0.5"], 4),
+                                    (["0", "1", "0", "true"], 5), (["1", "0", "1 "], 4), (["pos", "neg", "1"], 4),
+                                    (["0", "2"], 2), (["01", "1", "0"], 2)] {
+            XCTAssertThrowsError(try infer(labels), "\(labels)") { error in
+                guard case let DataError.invalidLabel(_, line, _, _) = error else { return XCTFail("\(error)") }
+                XCTAssertEqual(line, strayLine, "\(labels)")
+                XCTAssertTrue(error.localizedDescription.contains("--labels"))
+            }
+        }
     }
 }

@@ -77,7 +77,7 @@ struct NTKCheckpointStore {
 
     /// Writes the sums, then the marker, then removes the previous file.
     func save(_ sums: NTKPartialSums, planDigest: String, trainRows: Int, evalRows: Int, hidden: Int) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileOperations.createDirectory(directory)
         let previous = try? Marker.decode(Data(contentsOf: markerURL))
         let name = String(format: "chunk-%05d.safetensors", sums.chunksDone)
         let tensors: [SafetensorsWriter.Tensor] = [
@@ -90,7 +90,7 @@ struct NTKCheckpointStore {
         ]
         try SafetensorsWriter.write(tensors, to: directory.appendingPathComponent(name))
         let marker = Marker(planDigest: planDigest, chunksDone: sums.chunksDone, file: name)
-        try marker.encoded().write(to: markerURL, options: .atomic)
+        try FileOperations.writeAtomically(marker.encoded(), to: markerURL)
         if let previous, previous.file != name {
             try? FileManager.default.removeItem(at: directory.appendingPathComponent(previous.file))
         }

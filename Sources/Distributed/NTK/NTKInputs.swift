@@ -1,16 +1,6 @@
 import Foundation
 import Model
 
-/// Training methods whose starting point `lpft-mpi ntk --method` reproduces.
-public enum NTKMethod: String, CaseIterable, Sendable {
-    case lpFT = "lp-ft", ft, lora, lpLoRA = "lp-lora"
-
-    /// LoRA methods differentiate the LoRA factors only.
-    public var parameterSet: NTKParameterSet { self == .lora || self == .lpLoRA ? .lora : .backbone }
-    /// lp-ft and lp-lora start from the LP head; ft and lora from the initial head.
-    public var usesLinearProbe: Bool { self == .lpFT || self == .lpLoRA }
-}
-
 /// Where the head V, b of the kernel comes from.
 public enum NTKHeadSource: Sendable {
     /// Given in code (e.g. by the trainer after LP).
@@ -33,11 +23,6 @@ public struct NTKLinearProbeRequest {
     public let classes: Int
     public let maxLength: Int
     public let seed: UInt64
-}
-
-/// Scalar type of the Jacobian: float (sgemm speed) or double (exact reference checks).
-public enum NTKPrecision: String, Codable, Sendable, CaseIterable {
-    case float, double
 }
 
 /// Everything one eNTK computation needs. Every rank passes the same settings.

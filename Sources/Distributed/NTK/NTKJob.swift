@@ -106,11 +106,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
                                        gramFlops: stats.map(\.gramFlops).reduce(0, +), resumedFromChunk: firstChunk)
         if let out = settings.outputDirectory {
             let url = out.appendingPathComponent("kernel.json")
-            do {
-                try report.encoded().write(to: url, options: .atomic)
-            } catch {
-                throw NTKError.invalidSetting("cannot write \(url.path): \(error.localizedDescription)")
-            }
+            try FileOperations.writeAtomically(report.encoded(), to: url)
             NTKCheckpointStore(directory: out.appendingPathComponent("checkpoint")).remove()
         }
         return report
@@ -122,11 +118,10 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
     /// the same model, head and examples.
     func prepare() throws -> Setup {
         let directory = settings.modelDirectory
-        let config = try EncoderConfig.load(directory: directory)
-        let maxLength = settings.maxLength ?? min(128, config.maxSequenceLength)
-        guard maxLength >= 2, maxLength <= config.maxSequenceLength else {
-            throw NTKError.invalidSetting("--max-length \(maxLength) must be in 2…\(config.maxSequenceLength) for this model")
-        }
+        let files = try ModelDirectory(directory)
+        let config = files.config
+        let maxLength = settings.maxLength ?? files.defaultMaxLength
+        try files.checkInputs(maxLength: maxLength, hasPairs: (settings.train + settings.eval).contains { $0.textPair != nil })
         guard !settings.train.isEmpty else { throw NTKError.invalidSetting("no train examples were given") }
 
         // The head (V, b), the classes C, the parameter set.
@@ -149,9 +144,18 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
                 throw NTKError.invalidSetting("the head has \(head.classes) classes but the data has \(expected)")
             }
         }
-        guard classes >= 1 else { throw NTKError.invalidSetting("the kernel needs at least one class") }
+        guard classes >= 2 else {
+            throw NTKError.invalidSetting("the kernel needs at least 2 classes (got \(classes)); give a head file with C ≥ 2 rows, or --classes")
+        }
         for example in allExamples where example.label < 0 || example.label >= classes {
             throw NTKError.label(exampleId: example.id, label: example.label, classes: classes)
+        }
+        // The analysis (FT ratio, kernel regression, one-step check) compares classes: examples of
+        // a single class give NaN statistics, not a kernel worth writing.
+        let present = Set(settings.train.map(\.label))
+        guard present.count >= 2 || !settings.analyze else {
+            throw NTKError.invalidSetting("all \(settings.train.count) train examples of the kernel have label \(present.first ?? 0); "
+                                          + "the analysis needs examples of at least 2 classes: use a larger --subset, another --subset-seed or split, or examples of several classes")
         }
         let parameterSet = settings.parameterSet ?? method?.parameterSet ?? .backbone
         if parameterSet == .lora {
@@ -159,8 +163,8 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
                 throw NTKError.invalidSetting("LoRA kernels need a LoRA rank ≥ 1 and at least one target")
             }
         }
-        let model = try SequenceClassifier<T>.pretrained(directory: directory, classes: classes,
-                                                         lora: parameterSet == .lora ? settings.lora : nil, seed: settings.seed)
+        let model: SequenceClassifier<T> = try files.classifier(classes: classes, lora: parameterSet == .lora ? settings.lora : nil,
+                                                                seed: settings.seed)
         if let method, method.usesLinearProbe {
             let head = try linearProbeHead(for: NTKLinearProbeRequest(
                 comm: comm, method: method, modelDirectory: directory, probeExamples: settings.probeExamples ?? settings.train,
@@ -222,7 +226,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
 
     /// The engine of this rank with its examples tokenised.
     func makeEngine(_ setup: Setup, _ plan: NTKPlan) throws -> NTKEngine<T> {
-        let tokenizer = try loadTokenizer(directory: settings.modelDirectory)
+        let tokenizer = try ModelDirectory(settings.modelDirectory).tokenizer
         func encode(_ examples: ArraySlice<Example>) throws -> [Encoding] {
             try examples.map { e in
                 let encoding = tokenizer.encode(e.text, pair: e.textPair, maxLength: setup.maxLength)
@@ -295,7 +299,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
 
     /// Writes pte.npy, fte.npy, ntk.npy and, with eval rows, the *_eval files; returns their names.
     static func write(_ matrices: NTKMatrices, trainRows: Int, evalRows: Int, to out: URL) throws -> [String: String] {
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        try FileOperations.createDirectory(out)
         var outputs = [("pte", matrices.pteTrain, [trainRows, trainRows]), ("fte", matrices.fteTrain, [trainRows, trainRows]),
                        ("ntk", matrices.ntkTrain, [trainRows, trainRows])]
         if evalRows > 0 {

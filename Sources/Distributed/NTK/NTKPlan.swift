@@ -1,25 +1,6 @@
 import Foundation
 import Model
 
-/// Which parameters θ the FT-effective part F = G·Gᵀ differentiates.
-public enum NTKParameterSet: String, Codable, Sendable, CaseIterable {
-    /// Every backbone parameter (head excluded): FT and LP-FT.
-    case backbone
-    /// LoRA factors only: LoRA and LP-LoRA.
-    case lora
-}
-
-/// How the products of F = G·Gᵀ are shared among the ranks.
-public enum NTKGramSplit: String, Codable, Sendable, CaseIterable {
-    /// By rows: each rank multiplies its own block of rows with itself and with its partners'
-    /// blocks (pairing rounds). Scales to many rows: no rank holds more than its tiles.
-    case rows
-    /// By slabs: each rank gathers every rank's rows of the slabs it owns and forms the whole
-    /// kernel over them (one SYRK of all N·C rows per slab). For thin row blocks, where a SYRK
-    /// of a rank's own few rows runs well below sgemm speed; every rank holds full-size sums.
-    case slabs
-}
-
 /// How the work of one eNTK is split: examples into contiguous blocks per rank, parameters
 /// into chunks that fit the memory budget, chunks into slabs (the inner dimension of every
 /// product), and the products among the ranks (`gramSplit`).
@@ -300,27 +281,4 @@ public enum NTKError: LocalizedError, Equatable {
             return "ntk: ranks disagree on \(what); every rank must see the same model, head and examples (same files on every host)."
         }
     }
-}
-
-/// "4.00 GiB", "512 MiB", "1000 B".
-public func formatBytes(_ bytes: Int) -> String {
-    let units = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
-    for (name, size) in units where abs(bytes) >= size {
-        return String(format: "%.2f %@", Double(bytes) / Double(size), name)
-    }
-    return "\(bytes) B"
-}
-
-/// Parses a byte count: "4GiB", "512MiB", "100KiB", "2GB" (10⁹), "1.5GiB", or plain bytes.
-public func parseByteCount(_ text: String) -> Int? {
-    let trimmed = text.trimmingCharacters(in: .whitespaces)
-    let units: [(String, Double)] = [("TiB", 0x1p40), ("GiB", 0x1p30), ("MiB", 0x1p20), ("KiB", 0x1p10),
-                                     ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("kB", 1e3), ("B", 1)]
-    for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
-        let number = trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
-        guard let value = Double(number), value > 0, value.isFinite else { return nil }
-        return Int(value * factor)
-    }
-    guard let value = Int(trimmed), value > 0 else { return nil }
-    return value
 }

@@ -379,7 +379,7 @@ public struct SweepReport: Sendable {
         guard !groups.isEmpty else {
             throw ReportError.nothingToReport("no finished runs to report" + (missing.isEmpty ? "" : " (\(missing.count) run(s) without results)"))
         }
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try FileOperations.createDirectory(directory)
         var written: [URL] = []
         func save(_ text: String, _ name: String) throws {
             let url = directory.appendingPathComponent(name)

@@ -27,6 +27,9 @@ public struct SweepGrid: Sendable, Equatable {
     public var parameters: [String: [FlagValue]]
     /// Method → flag → values (nil removes the flag for that method).
     public var overrides: [TrainingMethod: [String: [FlagValue]?]]
+    /// Where each setting stands in the grid file ("grid.yaml:7:3"), for messages: keys are
+    /// `flag` (parameters), `method/flag` (overrides) and `task:name/flag` (task maps).
+    public var locations: [String: String] = [:]
 
     public init(name: String? = nil, tasks: [SweepTask], methods: [TrainingMethod], seeds: [UInt64],
                 parameters: [String: [FlagValue]] = [:], overrides: [TrainingMethod: [String: [FlagValue]?]] = [:]) {
@@ -70,6 +73,11 @@ public struct SweepGrid: Sendable, Equatable {
             total = overflow ? Int.max : sum
         }
         return total
+    }
+
+    /// Where the value of `flag` for a run of `method` on `task` comes from in the grid file.
+    public func location(of flag: String, method: TrainingMethod, task: String) -> String? {
+        locations["task:\(task)/\(flag)"] ?? locations["\(method.rawValue)/\(flag)"] ?? locations[flag]
     }
 
     /// The runs of the grid in a fixed order (task, method, parameter combination, seed),
@@ -213,15 +221,23 @@ extension SweepGrid {
             seenKeys.insert(key)
             switch key {
             case "name": grid.name = try reader.scalar(value).description
-            case "tasks": grid.tasks = try reader.list(value).map { try reader.task($0) }
+            case "tasks":
+                grid.tasks = try reader.list(value).map { node in
+                    let task = try reader.task(node)
+                    for (flag, location) in reader.locations(node) { grid.locations["task:\(task.name)/\(flag)"] = location }
+                    return task
+                }
             case "methods": grid.methods = try reader.list(value).map { try reader.method($0) }
             case "seeds": grid.seeds = try reader.list(value).map { try reader.seed($0) }
-            case "parameters": grid.parameters = try reader.parameters(value, allowNull: false).compactMapValues { $0 }
+            case "parameters":
+                grid.parameters = try reader.parameters(value, allowNull: false).compactMapValues { $0 }
+                for (flag, location) in reader.locations(value) { grid.locations[flag] = location }
             case "overrides":
                 guard let mapping = value.mapping else { throw reader.error(value, "overrides must map method names to parameter maps") }
                 for (methodNode, body) in mapping {
                     let method = try reader.method(methodNode)
                     grid.overrides[method] = try reader.parameters(body, allowNull: true)
+                    for (flag, location) in reader.locations(body) { grid.locations["\(method.rawValue)/\(flag)"] = location }
                 }
             default:
                 throw reader.error(keyNode, "unknown key '\(key)'; expected name, tasks, methods, seeds, parameters, overrides")
@@ -295,8 +311,19 @@ struct GridReader {
     let source: String
 
     func error(_ node: Node, _ message: String) -> SweepError {
-        let location = node.mark.map { "\(source):\($0.line):\($0.column)" } ?? source
-        return .invalidGrid(location: location, message: message)
+        .invalidGrid(location: location(node), message: message)
+    }
+
+    func location(_ node: Node) -> String {
+        node.mark.map { "\(source):\($0.line):\($0.column)" } ?? source
+    }
+
+    /// Key → where its value stands, for the keys of a mapping node (none for other nodes).
+    func locations(_ node: Node) -> [String: String] {
+        guard let mapping = node.mapping else { return [:] }
+        var result: [String: String] = [:]
+        for (key, value) in mapping { if let name = key.scalar?.string { result[name] = location(value) } }
+        return result
     }
 
     func key(_ node: Node) throws -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// A Slurm job array for a sweep: one array task per manifest run, R ranks per task.
 ///
@@ -111,7 +112,7 @@ public struct SlurmScript: Sendable {
     /// Writes sweep.sbatch (executable) and returns its URL.
     @discardableResult
     public func write(runs: [SweepRun], sweep: SweepDirectory, binary: URL) throws -> URL {
-        try FileManager.default.createDirectory(at: sweep.logsURL, withIntermediateDirectories: true)
+        try FileOperations.createDirectory(sweep.logsURL)
         try RunFiles.writeAtomically(Data(try render(runs: runs, sweep: sweep, binary: binary).utf8), to: sweep.scriptURL)
         chmod(sweep.scriptURL.path, 0o755)
         return sweep.scriptURL

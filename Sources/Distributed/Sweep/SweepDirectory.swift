@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// A sweep's folder:
 ///
@@ -24,7 +25,7 @@ public struct SweepDirectory: Sendable {
     /// depend only on each run's settings, so re-planning keeps completed runs valid.
     @discardableResult
     public func writePlan(_ runs: [SweepRun], gridFile: URL? = nil) throws -> URL {
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        try FileOperations.createDirectory(url)
         try RunFiles.writeJSONLines(runs, to: manifestURL)
         if let gridFile {
             let copy = url.appendingPathComponent("grid." + (gridFile.pathExtension.isEmpty ? "yaml" : gridFile.pathExtension))
@@ -56,11 +57,18 @@ public struct SweepDirectory: Sendable {
     public func state(of id: String) -> RunState {
         let fm = FileManager.default
         if fm.fileExists(atPath: runDirectory(id).appendingPathComponent("metrics.json").path) { return .complete }
-        if let text = try? String(contentsOf: exitURL(id), encoding: .utf8),
-           let status = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
-            return .failed(status: status)
-        }
+        let status = (try? String(contentsOf: exitURL(id), encoding: .utf8))
+            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        if let status { return .failed(status: status) }
+        // A run that failed on its own (FAILED) before its launcher recorded an exit status.
+        if failureMessage(of: id) != nil { return .failed(status: 1) }
         return .pending
+    }
+
+    /// The message a failed run left in its FAILED file, if any.
+    public func failureMessage(of id: String) -> String? {
+        (try? String(contentsOf: runDirectory(id).appendingPathComponent(RunFolder.failedFile), encoding: .utf8))
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 
     /// One line per state, failed runs with their log paths.
@@ -71,7 +79,9 @@ public struct SweepDirectory: Sendable {
             switch state(of: run.id) {
             case .complete: complete += 1
             case .pending: pending += 1
-            case let .failed(status): failed.append("  \(run.id) (exit \(status)): \(logURL(run.id).path)")
+            case let .failed(status):
+                let why = failureMessage(of: run.id).map { " — \($0.prefix(300))" } ?? ""
+                failed.append("  \(run.id) (exit \(status))\(why): \(logURL(run.id).path)")
             }
         }
         var lines = ["\(runs.count) run(s): \(complete) complete, \(failed.count) failed, \(pending) not run (or running)"]

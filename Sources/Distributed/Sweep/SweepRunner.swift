@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 /// Where the programs of a sweep are.
 public struct SweepPrograms: Sendable {
@@ -83,7 +84,7 @@ public struct LocalSweepRunner {
     /// Runs every incomplete run; `log` receives one line per event (start, done, failure).
     public func run(_ runs: [SweepRun], log: @escaping @Sendable (String) -> Void) throws -> Summary {
         try validate()
-        try FileManager.default.createDirectory(at: sweep.logsURL, withIntermediateDirectories: true)
+        try FileOperations.createDirectory(sweep.logsURL)
         let start = Date()
         let tally = Tally()
         let todo = runs.filter { run in
@@ -138,21 +139,33 @@ public struct LocalSweepRunner {
 
     /// Runs one run to its end; returns its exit status (also written to logs/<id>.exit).
     func runOne(_ run: SweepRun) throws -> Int32 {
+        let directory = sweep.runDirectory(run.id)
+        let status = try launch(["train"] + run.arguments + ["--out", directory.path, "--resume"],
+                                log: sweep.logURL(run.id), title: run.id)
+        try RunFiles.writeAtomically(Data("\(status)\n".utf8), to: sweep.exitURL(run.id))
+        if status == 0 && !keepCheckpoints && sweep.state(of: run.id) == .complete {
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent("checkpoints"))
+        }
+        return status
+    }
+
+    /// Runs `lpft-mpi <arguments>` on `ranks` ranks through the launcher, its output appended to
+    /// `log` after a header line, and returns its exit status. The child runs in an environment
+    /// of its own: no variables of an enclosing MPI job, OPENBLAS_NUM_THREADS = `threadsPerRank`.
+    public func launch(_ arguments: [String], log logURL: URL, title: String) throws -> Int32 {
         guard let launcher = programs.launcher else { throw SweepError.invalidOption("no launcher script; pass --launcher PATH") }
-        let logURL = sweep.logURL(run.id)
+        try FileOperations.createDirectory(logURL.deletingLastPathComponent())
         if !FileManager.default.fileExists(atPath: logURL.path) { _ = FileManager.default.createFile(atPath: logURL.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: logURL)
         defer { try? handle.close() }
         handle.seekToEndOfFile()
-        let directory = sweep.runDirectory(run.id)
-        let arguments = ["-np", String(ranks), "--", programs.binary.path, "train"] + run.arguments
-            + ["--out", directory.path, "--resume"]
-        let header = "== \(run.id): \(ranks) rank(s), \(threadsPerRank) thread(s) each, \(ISO8601DateFormatter().string(from: Date()))\n"
-            + "== \(launcher.path) \(arguments.joined(separator: " "))\n"
+        let launchArguments = ["-np", String(ranks), "--", programs.binary.path] + arguments
+        let header = "== \(title): \(ranks) rank(s), \(threadsPerRank) thread(s) each, \(ISO8601DateFormatter().string(from: Date()))\n"
+            + "== \(launcher.path) \(launchArguments.joined(separator: " "))\n"
         handle.write(Data(header.utf8))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [launcher.path] + arguments
+        process.arguments = [launcher.path] + launchArguments
         // The child mpirun must not think it runs inside another MPI job.
         var environment = ProcessInfo.processInfo.environment.filter { key, _ in
             !(key.hasPrefix("OMPI_") || key.hasPrefix("PMIX_") || key.hasPrefix("OPAL_") || key.hasPrefix("ORTE_"))
@@ -168,12 +181,7 @@ public struct LocalSweepRunner {
             throw SweepError.launchFailed("cannot start \(launcher.path): \(error.localizedDescription)")
         }
         process.waitUntilExit()
-        let status = process.terminationStatus
-        try RunFiles.writeAtomically(Data("\(status)\n".utf8), to: sweep.exitURL(run.id))
-        if status == 0 && !keepCheckpoints && sweep.state(of: run.id) == .complete {
-            try? FileManager.default.removeItem(at: directory.appendingPathComponent("checkpoints"))
-        }
-        return status
+        return process.terminationStatus
     }
 
     static func duration(_ seconds: Double) -> String { Trainer.duration(seconds) }

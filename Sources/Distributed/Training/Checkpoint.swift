@@ -37,8 +37,11 @@ extension Trainer {
         let temp = checkpointRoot.appendingPathComponent(".\(name).tmp")
         let final = checkpointRoot.appendingPathComponent(name)
         let fm = FileManager.default
-        try? fm.removeItem(at: temp)
-        try fm.createDirectory(at: temp, withIntermediateDirectories: true)
+        try FileOperations.remove(temp)
+        try FileOperations.createDirectory(temp)
+        // A checkpoint that cannot be completed leaves no half-written folder behind.
+        var completed = false
+        defer { if !completed { try? fm.removeItem(at: temp) } }
         var tensors: [SafetensorsWriter.Tensor] = [
             .init(name: "values", shape: [saved.count], values: .float32(Array(model.parameters.values[saved]))),
         ]
@@ -57,8 +60,9 @@ extension Trainer {
                                      savedRange: [saved.lowerBound, saved.upperBound], optimizerStep: optimizer?.step ?? 0)
         try RunFiles.writeJSON(record, to: temp.appendingPathComponent("state.json"))
         try RunFiles.writeAtomically(Data("complete\n".utf8), to: temp.appendingPathComponent("COMPLETE"))
-        try? fm.removeItem(at: final)
-        try fm.moveItem(at: temp, to: final)
+        try FileOperations.remove(final)
+        try FileOperations.move(temp, to: final)
+        completed = true
         // Older checkpoints are superseded.
         for old in (try? fm.contentsOfDirectory(atPath: checkpointRoot.path)) ?? [] where old.hasPrefix("epoch-") && old != name {
             try? fm.removeItem(at: checkpointRoot.appendingPathComponent(old))

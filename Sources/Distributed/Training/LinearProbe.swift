@@ -72,9 +72,8 @@ func fitLinearProbe(comm: Communicator, model: SequenceClassifier<Float>, split:
 /// The LP head `lpft-mpi ntk --method lp-ft|lp-lora` starts from: the same probe as training,
 /// on the pretrained model's features of the probe examples.
 func linearProbeHead(for request: NTKLinearProbeRequest) throws -> LinearHead {
-    let model = try SequenceClassifier<Float>.pretrained(directory: request.modelDirectory, classes: request.classes,
-                                                         seed: request.seed)
-    let tokenizer = try loadTokenizer(directory: request.modelDirectory)
-    let split = EncodedSplit(name: "train", examples: request.probeExamples, tokenizer: tokenizer, maxLength: request.maxLength)
+    let files = try ModelDirectory(request.modelDirectory)
+    let model: SequenceClassifier<Float> = try files.classifier(classes: request.classes, seed: request.seed)
+    let split = EncodedSplit(name: "train", examples: request.probeExamples, tokenizer: files.tokenizer, maxLength: request.maxLength)
     return try fitLinearProbe(comm: request.comm, model: model, split: split, batchSize: 64).head
 }

@@ -1,21 +1,11 @@
 import Foundation
+import Model
 
 /// Files of a run directory, written by rank 0 only and always atomically (temp file in the
 /// same folder, then rename), so a reader never sees a half-written result.
 public enum RunFiles {
     public static func writeAtomically(_ data: Data, to url: URL) throws {
-        let directory = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let temp = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-        do {
-            try data.write(to: temp)
-            if rename(temp.path, url.path) != 0 {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: temp)
-            throw TrainingError.invalidSetting("cannot write \(url.path): \(error.localizedDescription); is the output directory writable?")
-        }
+        try FileOperations.writeAtomically(data, to: url)
     }
 
     /// Pretty, key-sorted JSON (stable diffs between runs).

@@ -73,21 +73,18 @@ public final class Trainer {
         for (name, split) in [("train", task.train), ("validation", task.validation), ("test", task.test)] where split.isEmpty {
             throw TrainingError.invalidSetting("the \(name) split is empty; check the data files")
         }
-        if task.train.count < comm.size {
-            throw TrainingError.invalidSetting("\(task.train.count) training examples cannot be shared by \(comm.size) ranks; use fewer ranks")
-        }
+        try task.checkSplitNames()
+        _ = try config.stepCounts(trainExamples: task.train.count, worldSize: comm.size)
         self.task = task
 
         let start = Date()
-        let directory = URL(fileURLWithPath: config.modelDirectory)
-        let tokenizer = try loadTokenizer(directory: directory)
+        let files = try ModelDirectory(URL(fileURLWithPath: config.modelDirectory))
+        let allExamples = [task.train, task.validation, task.test] + task.ood.map(\.examples)
+        try files.checkInputs(maxLength: config.maxLength, hasPairs: allExamples.contains { $0.contains { $0.textPair != nil } })
+        let tokenizer = files.tokenizer
         self.tokenizer = tokenizer
-        model = try SequenceClassifier<Float>.pretrained(directory: directory, classes: task.classNames.count,
-                                                         lora: config.loraConfig, seed: config.seed)
+        model = try files.classifier(classes: task.classNames.count, lora: config.loraConfig, seed: config.seed)
         if let dropout = config.dropout { model.setDropout(hidden: dropout, attention: dropout) }
-        if config.maxLength > model.config.maxSequenceLength {
-            throw TrainingError.invalidSetting("--max-length \(config.maxLength) exceeds the model's \(model.config.maxSequenceLength) positions")
-        }
         // Identical replicas: rank 0's weights (and head/LoRA initialisation) everywhere.
         try comm.broadcast(model.parameters.values, root: 0)
         timing["load_model"] = Date().timeIntervalSince(start)
@@ -109,6 +106,34 @@ public final class Trainer {
         timing["tokenize"] = Date().timeIntervalSince(tokenizeStart)
     }
 
+    // MARK: Output folder
+
+    /// Claims the run's output folder (`RunFolder.claim` on rank 0; every rank learns the
+    /// outcome) before anything is loaded, so that a run that fails from here on leaves a
+    /// FAILED file with its message in its own folder — and never in a folder it did not claim.
+    public static func claimOutputFolder(comm: Communicator, config: TrainingConfig,
+                                         mode: RunFolder.Mode) throws -> RunFolder.Claim {
+        let outcomes: [RunFolder.Claim] = [.start, .resume, .complete]
+        var code: Int32 = -1
+        var failure: Error?
+        if comm.isRoot {
+            do {
+                let claim = try RunFolder.claim(URL(fileURLWithPath: config.outputDirectory), mode: mode, config: config)
+                code = Int32(outcomes.firstIndex(of: claim)!)
+            } catch {
+                failure = error
+            }
+        }
+        code = try comm.broadcast([code], root: 0)[0]
+        if let failure { throw failure }
+        guard outcomes.indices.contains(Int(code)) else {
+            throw TrainingError.outputFolder("rank 0 could not claim the output folder \(config.outputDirectory)")
+        }
+        let output = URL(fileURLWithPath: config.outputDirectory)
+        JobFailure.onFailure { message, rank in RunFolder.recordFailure(in: output, message: message, rank: rank) }
+        return outcomes[Int(code)]
+    }
+
     // MARK: Run
 
     /// Runs the method end to end and writes config.json, history.jsonl, steps.jsonl and
@@ -118,10 +143,7 @@ public final class Trainer {
     @discardableResult
     public func run(resume: Bool = false) throws -> RunMetrics {
         let runStart = Date()
-        if comm.isRoot {
-            try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-            try RunFiles.writeJSON(config, to: output.appendingPathComponent("config.json"))
-        }
+        if comm.isRoot { try RunFiles.writeJSON(config, to: output.appendingPathComponent("config.json")) }
         var state = TrainingState()
         if resume, let restored = try loadCheckpoint() {
             state = restored
@@ -150,10 +172,12 @@ public final class Trainer {
         try saveHead(to: "head.safetensors")
         if config.method.usesLoRA { try saveLoRA() }
         let metrics = try finalEvaluation(state, runStart: runStart)
+        // metrics.json is the run's last file: its presence means the run is complete.
         if comm.isRoot {
             try RunFiles.writeJSON(metrics, to: output.appendingPathComponent("metrics.json"))
             progress.log("wrote \(output.appendingPathComponent("metrics.json").path)")
         }
+        JobFailure.onFailure(nil)
         return metrics
     }
 
@@ -224,8 +248,7 @@ public final class Trainer {
             optimizer.setSparseTable(range: table.range, rowLength: table.rowLength)
         }
         let sampler = ShardedSampler(datasetSize: train.count, worldSize: P, rank: comm.rank, shuffle: true, seed: config.seed)
-        let stepsPerEpoch = (sampler.samplesPerRank + micro - 1) / micro
-        let totalSteps = stepsPerEpoch * config.epochs
+        let (stepsPerEpoch, totalSteps) = try config.stepCounts(trainExamples: train.count, worldSize: P)
         let schedule = LinearSchedule(baseRate: config.learningRate, totalSteps: totalSteps,
                                       warmupSteps: Int((config.warmupRatio * Double(totalSteps)).rounded(.up)))
         var best = [Float](repeating: 0, count: range.count)

@@ -19,8 +19,7 @@ public struct TrainingConfig: Codable, Sendable {
     public var warmupRatio: Double
     public var weightDecay: Double
     public var maxGradNorm: Double
-    /// Use a fixed random subset of N training examples (seed 0, kept in their original
-    /// order; the same subset for every --seed).
+    /// Use a fixed random subset of N training examples (seed 0, file order kept).
     public var maxTrain: Int?
     /// Use a fixed random subset of N examples of every evaluation set (validation, test, OOD).
     public var maxEval: Int?
@@ -74,23 +73,62 @@ public struct TrainingConfig: Codable, Sendable {
         method.usesLoRA ? LoRAConfig(rank: loraRank, alpha: loraAlpha, targets: [.query, .value]) : nil
     }
 
-    /// Checks settings that do not depend on the data; `worldSize` is the number of ranks.
-    public func validate(worldSize: Int) throws {
-        func fail(_ message: String) -> TrainingError { .invalidSetting(message) }
-        if epochs < 1 && method.hasTrainingStage { throw fail("--epochs must be at least 1 (got \(epochs))") }
-        if batchSize < 1 { throw fail("--batch-size must be at least 1 (got \(batchSize))") }
-        if batchSize % worldSize != 0 {
-            throw fail("global --batch-size \(batchSize) is not divisible by the \(worldSize) ranks; choose a multiple of \(worldSize)")
+    /// Largest values a setting may take: far above any real run, low enough that every count
+    /// derived from them (steps, buffer sizes) stays far from overflow.
+    public enum Limits {
+        public static let epochs = 100_000
+        public static let batchSize = 1 << 20
+        public static let evalBatchSize = 1 << 16
+        public static let maxLength = 1 << 16
+        public static let examples = 1 << 30
+        public static let loraRank = 1 << 16
+        /// Optimizer steps of one run (epochs × steps per epoch).
+        public static let totalSteps = 1 << 31
+    }
+
+    /// Checks every setting that does not depend on the data or the model (the model's limits —
+    /// positions, hidden size — are checked by `ModelDirectory` when it opens the model);
+    /// `worldSize` is the number of ranks, nil when not known yet (planning a sweep).
+    public func validate(worldSize: Int?) throws {
+        try Check.nonEmpty("--out", outputDirectory, expected: "a folder for the run's files")
+        try Check.integer("--epochs", epochs, in: (method.hasTrainingStage ? 1 : 0)...Limits.epochs)
+        try Check.integer("--batch-size", batchSize, in: 1...Limits.batchSize)
+        if let worldSize, batchSize % worldSize != 0 {
+            throw TrainingError.invalidSetting("global --batch-size \(batchSize) is not divisible by the \(worldSize) ranks; choose a multiple of \(worldSize)")
         }
-        if maxLength < 3 { throw fail("--max-length must be at least 3 (special tokens of a pair), got \(maxLength)") }
-        if method.hasTrainingStage && !(learningRate > 0) { throw fail("--lr must be positive (got \(learningRate))") }
-        if loraRank < 1 { throw fail("--lora-r must be at least 1 (got \(loraRank))") }
-        if !(0...1).contains(warmupRatio) { throw fail("--warmup-ratio must be in [0, 1] (got \(warmupRatio))") }
-        if weightDecay < 0 { throw fail("--weight-decay must be ≥ 0 (got \(weightDecay))") }
-        if !(headScale > 0) { throw fail("--head-scale must be positive (got \(headScale))") }
-        if let maxTrain, maxTrain < 2 { throw fail("--max-train must be at least 2 (got \(maxTrain))") }
-        if let maxEval, maxEval < 1 { throw fail("--max-eval must be at least 1 (got \(maxEval))") }
-        if let dropout, !(0..<1).contains(dropout) { throw fail("--dropout must be in [0, 1) (got \(dropout))") }
+        try Check.integer("--max-length", maxLength, in: 3...Limits.maxLength, hint: "3 tokens are the special tokens of a pair")
+        if method.hasTrainingStage {
+            try Check.real("--lr", learningRate, in: 0...10, openBelow: true)
+        }
+        try Check.integer("--lora-r", loraRank, in: 1...Limits.loraRank)
+        try Check.real("--lora-alpha", loraAlpha, in: 0...1e6, openBelow: true)
+        try Check.real("--warmup-ratio", warmupRatio, in: 0...1)
+        try Check.real("--weight-decay", weightDecay, in: 0...10)
+        try Check.real("max gradient norm", maxGradNorm, in: 0...1e9, openBelow: true)
+        try Check.real("--head-scale", headScale, in: 0...1e6, openBelow: true)
+        if let maxTrain { try Check.integer("--max-train", maxTrain, in: 2...Limits.examples) }
+        if let maxEval { try Check.integer("--max-eval", maxEval, in: 1...Limits.examples) }
+        try Check.integer("--eval-batch-size", evalBatchSize, in: 1...Limits.evalBatchSize)
+        if let dropout { try Check.real("--dropout", dropout, in: 0...1, openAbove: true) }
+    }
+
+    /// Checks what depends on the training data and returns the optimizer steps per epoch and in
+    /// all: every rank must get examples, and the global batch must fit the training split.
+    public func stepCounts(trainExamples: Int, worldSize: Int) throws -> (perEpoch: Int, total: Int) {
+        guard trainExamples >= worldSize else {
+            throw InvalidSetting("ranks", value: String(worldSize), expected: "at most the \(trainExamples) training examples",
+                                 hint: "run on fewer ranks or with more training data")
+        }
+        if method.hasTrainingStage {
+            try Check.integer("--batch-size", batchSize, in: 1...trainExamples,
+                              hint: "the training split has \(trainExamples) examples; choose a batch of at most that many")
+        }
+        let perRank = (trainExamples + worldSize - 1) / worldSize
+        let micro = batchSize / worldSize
+        let perEpoch = (perRank + micro - 1) / micro
+        let total = try Check.product([perEpoch, method.hasTrainingStage ? epochs : 0], limit: Limits.totalSteps,
+                                      what: "steps per epoch × --epochs", hint: "lower --epochs or raise --batch-size")
+        return (perEpoch, total)
     }
 }
 
@@ -100,6 +138,7 @@ public enum TrainingError: Error, LocalizedError, Equatable {
     case divergedReplicas(epoch: Int, detail: String)
     case badCheckpoint(String)
     case nonFiniteLoss(epoch: Int, step: Int)
+    case outputFolder(String)
 
     public var errorDescription: String? {
         switch self {
@@ -109,6 +148,7 @@ public enum TrainingError: Error, LocalizedError, Equatable {
         case let .badCheckpoint(message): return message
         case let .nonFiniteLoss(epoch, step):
             return "the training loss became NaN or infinite at epoch \(epoch + 1), step \(step + 1); lower --lr"
+        case let .outputFolder(message): return message
         }
     }
 }

@@ -53,6 +53,51 @@ public struct TaskData: Sendable {
     }
 }
 
+extension TaskData {
+    /// Names the standard splits take in results (metrics.json, reports): an OOD set may not
+    /// take one of them, or it would replace that split's numbers.
+    public static let reservedSplitNames: Set<String> = ["train", "validation", "test"]
+
+    /// Every OOD set has a non-empty name of its own: not a standard split's, not another OOD
+    /// set's (a repeated name would silently drop a set from the results).
+    public func checkSplitNames() throws {
+        var seen: Set<String> = []
+        for split in ood {
+            try Self.checkOODName(split.name)
+            guard seen.insert(split.name).inserted else {
+                throw InvalidSetting("--ood", value: split.name, expected: "a name used once",
+                                     hint: "give each OOD set its own NAME in NAME=FILE")
+            }
+        }
+    }
+
+    /// An OOD set's name: letters, digits, '-', '_' or '.', and not a standard split's name.
+    public static func checkOODName(_ name: String) throws {
+        let allowed = !name.isEmpty && name.count <= 64 && name.allSatisfy {
+            $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".")
+        }
+        guard allowed, !reservedSplitNames.contains(name) else {
+            throw InvalidSetting("--ood", value: name.isEmpty ? "(empty NAME)" : name,
+                                 expected: "NAME=FILE with a NAME of letters, digits, '-', '_' or '.' (at most 64) "
+                                     + "other than \(reservedSplitNames.sorted().joined(separator: ", "))",
+                                 hint: "those names are the standard splits' own results")
+        }
+    }
+
+    /// The examples of the split called `name`: train, validation, test or an OOD set's name.
+    public func examples(ofSplit name: String) throws -> [Example] {
+        switch name {
+        case "train": return train
+        case "validation": return validation
+        case "test": return test
+        default:
+            if let split = ood.first(where: { $0.name == name }) { return split.examples }
+            let known = ["train", "validation", "test"] + ood.map(\.name)
+            throw InvalidSetting("split", value: name, expected: "a split of task \(self.name): \(known.joined(separator: ", "))")
+        }
+    }
+}
+
 /// Why a data file could not be turned into examples. Each case names the file (and the line
 /// where one applies), says what was expected, and what to do.
 public enum DataError: Error, LocalizedError, Equatable {
@@ -66,6 +111,9 @@ public enum DataError: Error, LocalizedError, Equatable {
     case malformedRow(path: String, line: Int, expected: String, found: String)
     /// A label that is not one of the task's classes.
     case unknownLabel(path: String, line: Int, label: String, knownClasses: [String])
+    /// A label of a training file from which the classes are inferred does not fit the others
+    /// (a stray value would otherwise become a class of its own).
+    case invalidLabel(path: String, line: Int, label: String, reason: String)
     /// A required column (or JSON field) is absent; `available` lists what the file has.
     /// `line` is nil for a header, the row's line for a JSON Lines record.
     case missingColumn(path: String, line: Int?, column: String, available: [String])
@@ -89,7 +137,10 @@ public enum DataError: Error, LocalizedError, Equatable {
         case let .unknownLabel(path, line, label, knownClasses):
             return "\(path):\(line): unknown label \"\(label)\"; the known classes are: "
                 + knownClasses.joined(separator: ", ")
-                + ". Use one of these labels, or give the class list explicitly."
+                + ". Use one of these labels, or declare the classes with --labels."
+        case let .invalidLabel(path, line, label, reason):
+            return "\(path):\(line): label \"\(label)\" cannot be a class: \(reason). Fix the label, or declare the classes "
+                + "with --labels (e.g. --labels negative,positive), which makes any other label an error."
         case let .missingColumn(path, line, column, available):
             let place = line.map { "\(path):\($0)" } ?? path
             return "\(place): no column \"\(column)\"; the columns present are: "

@@ -108,7 +108,7 @@ extension TaskData {
                                            expected: "a number in [0, 1)")
         }
         let trainTable = try spec.rawRows(train)
-        let classNames = spec.classNames ?? ClassIndex.inferred(from: trainTable.rows.map(\.label))
+        let classNames = try spec.classNames ?? ClassIndex.inferred(from: trainTable.rows.map { ($0.line, $0.label) }, in: trainTable.file)
         let classes = ClassIndex(classNames)
         func read(_ url: URL) throws -> [Example] { try spec.examples(spec.rawRows(url), classes: classes) }
         let training = try spec.examples(trainTable, classes: classes)

@@ -72,11 +72,12 @@ enum JSONLines {
         var records: [JSONRecord] = []
         try file.forEachLine { line, bytes in
             guard !ASCII.isBlank(bytes) else { return }
+            // Bad UTF-8 inside a string would otherwise decode as "not a string" further on.
+            _ = try file.decode(bytes, line: line)
             do {
                 let fields = try decoder.decode([String: JSONField].self, from: Data(buffer: bytes))
                 records.append(JSONRecord(line: line, fields: fields))
             } catch {
-                _ = try file.decode(bytes, line: line)  // report bad UTF-8 as such
                 throw DataError.malformedRow(path: file.path, line: line, expected: "one JSON object on the line",
                                              found: "text that does not parse as a JSON object")
             }

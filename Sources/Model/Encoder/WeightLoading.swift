@@ -2,12 +2,14 @@ import Foundation
 
 extension SequenceClassifier {
     /// Builds a classifier from a Hugging Face model directory (config.json + model.safetensors):
-    /// backbone weights loaded, head and LoRA initialised from `seed`.
+    /// backbone weights loaded, head and LoRA initialised from `seed`. Commands open the
+    /// directory through `ModelDirectory`, which checks the tokenizer against the config first
+    /// and passes the `config` it read.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public static func pretrained(directory: URL, classes: Int, lora: LoRAConfig? = nil,
-                                  seed: UInt64 = 0) throws -> SequenceClassifier<T> {
-        let config = try EncoderConfig.load(directory: directory)
+                                  seed: UInt64 = 0, config: EncoderConfig? = nil) throws -> SequenceClassifier<T> {
+        let config = try config ?? EncoderConfig.load(directory: directory)
         let model = SequenceClassifier<T>(config: config, classes: classes, lora: lora)
         let weights = directory.appendingPathComponent("model.safetensors")
         guard FileManager.default.fileExists(atPath: weights.path) else {

@@ -363,7 +363,7 @@ public enum SafetensorsWriter {
             try handle.synchronize()
         } catch {
             try? FileManager.default.removeItem(at: temporary)
-            throw SafetensorsError.writeFailed(url, error.localizedDescription)
+            throw SafetensorsError.writeFailed(url, FileOperationError.reason(of: error))
         }
         guard rename(temporary.path, url.path) == 0 else {
             let reason = String(cString: strerror(errno))

@@ -35,11 +35,7 @@ public enum NumpyFile {
 
     /// Writes a .npy file atomically (temporary file in the same folder, then rename).
     public static func write(_ values: [Double], shape: [Int], to url: URL) throws {
-        do {
-            try encode(values, shape: shape).write(to: url, options: .atomic)
-        } catch {
-            throw NumpyFileError.unwritable(url.path, reason: error.localizedDescription)
-        }
+        try FileOperations.writeAtomically(encode(values, shape: shape), to: url)
     }
 
     /// Reads a float64, C-order .npy file (version 1.0 or 2.0) written by numpy or by `write`.
@@ -93,16 +89,14 @@ public enum NumpyFile {
     }
 }
 
-/// Why a .npy file could not be read or written.
+/// Why a .npy file could not be read (writing fails with `FileOperationError`).
 public enum NumpyFileError: LocalizedError, Equatable {
     case unreadable(String)
-    case unwritable(String, reason: String)
     case malformed(String, String)
 
     public var errorDescription: String? {
         switch self {
         case let .unreadable(path): return "\(path): cannot read the .npy file (missing or not a regular file)."
-        case let .unwritable(path, reason): return "\(path): cannot write the .npy file (\(reason)). Check the output folder."
         case let .malformed(path, what): return "\(path): not a float64 C-order .npy file: \(what)."
         }
     }

@@ -24,7 +24,7 @@ public enum ProbeError: LocalizedError, Equatable {
         case let .emptyClass(label):
             return "class \(label) has no training examples; its intercept would diverge. Drop the class or add examples."
         case let .classTooSmallForFolds(label, count, folds):
-            return "class \(label) has \(count) examples, fewer than the \(folds) cross-validation folds; use fewer folds or more data."
+            return "class \(label) has \(count) examples, fewer than the \(folds) folds of the stratified cross-validation (the paper's protocol); give at least \(folds) examples of every class (more data, or a larger --subset / --max-train)."
         case let .invalidStrength(value):
             return "inverse regularisation strength C = \(value) must be positive and finite."
         case let .invalidSetting(message):

@@ -1,0 +1,129 @@
+import Foundation
+import Model
+
+/// A run's output folder is claimed, not shared: a run starts only in a new or empty folder,
+/// continues its own run there (`--resume`, same settings), or first clears the files of the
+/// run that was there (`--overwrite`). So a folder never holds one run's config.json beside
+/// another run's metrics.json or checkpoints, which a sweep would count as complete.
+///
+/// A run that fails writes FAILED (the message) and never metrics.json; a resumed run
+/// removes FAILED when it starts again.
+public enum RunFolder {
+    /// How `train` treats a folder that already holds files.
+    public enum Mode: String, Sendable {
+        /// Refuse a folder with files in it.
+        case fresh
+        /// Continue the run in the folder (a folder without a run starts one).
+        case resume
+        /// Remove the files of the run in the folder, then start.
+        case overwrite
+    }
+
+    /// What the folder held.
+    public enum Claim: Equatable, Sendable {
+        /// Start a run (the folder was new, empty or cleared).
+        case start
+        /// The folder holds this run, not finished: continue it.
+        case resume
+        /// The folder holds this run, finished (metrics.json): nothing to do.
+        case complete
+    }
+
+    /// The files and folders a run writes; any of them marks a folder as a run's. `--overwrite`
+    /// removes these and nothing else.
+    public static let runEntries: Set<String> = [
+        "config.json", "metrics.json", "history.jsonl", "steps.jsonl", "head.safetensors", "lp_head.safetensors",
+        "lora.safetensors", "checkpoints", "FAILED", "model", "adapter", "logits", "tensorboard", "ntk",
+    ]
+
+    public static let failedFile = "FAILED"
+
+    /// Claims `url` for a run with `config` (rank 0 only): creates it, or checks what it holds.
+    public static func claim(_ url: URL, mode: Mode, config: TrainingConfig) throws -> Claim {
+        var isDirectory: ObjCBool = false
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            try FileOperations.createDirectory(url)
+            return .start
+        }
+        guard isDirectory.boolValue else {
+            throw TrainingError.outputFolder("--out \(url.path) is a file, not a folder; choose a folder for the run")
+        }
+        let entries = try FileOperations.contents(of: url).filter { !$0.hasPrefix(".") }
+        let ours = entries.filter(runEntries.contains).sorted()
+        let others = entries.filter { !runEntries.contains($0) }.sorted()
+        switch mode {
+        case .overwrite:
+            for name in ours { try FileOperations.remove(url.appendingPathComponent(name)) }
+            return .start
+        case .fresh:
+            guard ours.isEmpty else {
+                throw TrainingError.outputFolder("--out \(url.path) already holds another run (\(list(ours))); pass --resume to continue that run, "
+                    + "--overwrite to replace its files, or choose a new --out")
+            }
+            guard others.isEmpty else {
+                throw TrainingError.outputFolder("--out \(url.path) is not empty (\(list(others))); choose a new or empty folder for the run, "
+                    + "or pass --overwrite to write the run beside those files")
+            }
+            return .start
+        case .resume:
+            let configURL = url.appendingPathComponent("config.json")
+            guard fm.fileExists(atPath: configURL.path) else {
+                guard ours.isEmpty else {
+                    throw TrainingError.outputFolder("--out \(url.path) holds \(list(ours)) but no config.json: not a run that can be resumed; "
+                        + "pass --overwrite to clear it or choose a new --out")
+                }
+                return .start
+            }
+            let differences = try settingDifferences(previous: configURL, current: config)
+            guard differences.isEmpty else {
+                throw TrainingError.outputFolder("--resume: the run in \(url.path) has other settings: \(differences.joined(separator: "; ")). "
+                    + "Resume with the same settings, or pass --overwrite / choose a new --out for a new run")
+            }
+            if fm.fileExists(atPath: url.appendingPathComponent("metrics.json").path) { return .complete }
+            try FileOperations.remove(url.appendingPathComponent(failedFile))
+            return .resume
+        }
+    }
+
+    /// Records a failure: FAILED holds `rank R: message` (a later --resume removes it).
+    public static func recordFailure(in url: URL, message: String, rank: Int) {
+        try? FileOperations.writeAtomically(Data("rank \(rank): \(message)\n".utf8), to: url.appendingPathComponent(failedFile))
+    }
+
+    /// The settings that differ between a run's config.json and `current`, as "--flag old (now new)".
+    /// What a run may change on resume (the output path, the commit) or what the checkpoint
+    /// checks itself once the data are loaded (the world size, the class names) is not compared.
+    static func settingDifferences(previous url: URL, current: TrainingConfig) throws -> [String] {
+        let ignored: Set<String> = ["outputDirectory", "gitCommit", "worldSize", "classNames"]
+        guard let data = FileManager.default.contents(atPath: url.path),
+              let old = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw TrainingError.outputFolder("\(url.path) is not a readable run configuration; pass --overwrite to start over or choose a new --out")
+        }
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        guard let new = try JSONSerialization.jsonObject(with: encoder.encode(current)) as? [String: Any] else { return [] }
+        return Set(old.keys).union(new.keys).subtracting(ignored).sorted().compactMap { key in
+            let before = old[key].map(render) ?? "unset", after = new[key].map(render) ?? "unset"
+            return before == after ? nil : "\(flagName(key)) \(before) (now \(after))"
+        }
+    }
+
+    /// The command-line name of a config.json key.
+    static func flagName(_ key: String) -> String {
+        let names = ["learningRate": "--lr", "loraRank": "--lora-r", "modelDirectory": "--model", "classNames": "classes",
+                     "data": "data", "maxGradNorm": "max gradient norm"]
+        if let name = names[key] { return name }
+        return "--" + key.reduce(into: "") { out, c in out += c.isUppercase ? "-" + c.lowercased() : String(c) }
+    }
+
+    static func render(_ value: Any) -> String {
+        if value is NSNull { return "unset" }
+        if let array = value as? [Any] { return array.map(render).joined(separator: ",") }
+        return "\(value)"
+    }
+
+    static func list(_ names: [String]) -> String {
+        names.prefix(6).joined(separator: ", ") + (names.count > 6 ? ", …" : "")
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Distributed
+import Foundation
+import Model
+
+/// The flags of `lpft-mpi train` (and of every run of a sweep). `validate()` checks each
+/// against its range before anything runs; `sweep plan` runs the same checks on every run of
+/// a grid. Numbers take negative values too (`--epochs -1` is out of range, not a missing value).
+struct TrainOptions: ParsableArguments {
+    @OptionGroup var data: DataOptions
+    @OptionGroup var model: ModelOptions
+    @Option(help: "lp, ft, lp-ft, lora or lp-lora.")
+    var method: TrainingMethod
+    @Option(help: "Output directory (new or empty; see --resume and --overwrite).")
+    var out: String
+    @Option(parsing: .unconditional, help: "Epochs of the training stage (1…\(TrainingConfig.Limits.epochs)).")
+    var epochs = 10
+    @Option(parsing: .unconditional, help: "Global batch size (divisible by the number of ranks; at most the training examples).")
+    var batchSize = 16
+    @Option(parsing: .unconditional, help: "Peak learning rate in (0, 10] (default: 5e-5 for FT and LP-FT, 5e-4 for LoRA and LP-LoRA).")
+    var lr: Double?
+    @Option(parsing: .unconditional, help: "Random seed (head initialisation, data order, dropout).")
+    var seed: UInt64 = 1001
+    @Option(parsing: .unconditional, help: "Maximum tokens per example, special tokens included (3 … the model's positions).")
+    var maxLength = 128
+    @Option(parsing: .unconditional, help: "LoRA rank r (1 … the hidden size).")
+    var loraR = 8
+    @Option(parsing: .unconditional, help: "LoRA alpha (scaling alpha / r).")
+    var loraAlpha: Double = 8
+    @Option(parsing: .unconditional, help: "Fraction of the steps with linear warm-up, in [0, 1].")
+    var warmupRatio: Double = 0
+    @Option(parsing: .unconditional, help: "AdamW weight decay in [0, 10] (not on biases and LayerNorm weights).")
+    var weightDecay: Double = 0
+    @Option(parsing: .unconditional, help: "Use a fixed random subset of N training examples (seed 0, original order).")
+    var maxTrain: Int?
+    @Option(parsing: .unconditional, help: "Use a fixed random subset of N examples of each evaluation set (seed 0, original order).")
+    var maxEval: Int?
+    @Option(parsing: .unconditional, help: "Multiply the LP head by s > 0 before the training stage (head-norm experiment).")
+    var headScale: Double = 1
+    @Option(parsing: .unconditional, help: "Examples per forward pass when evaluating (1…\(TrainingConfig.Limits.evalBatchSize)).")
+    var evalBatchSize = 64
+    @Option(parsing: .unconditional, help: "Dropout probability in [0, 1) for hidden states, attention and the head (default: the model's, 0.1).")
+    var dropout: Double?
+    @Flag(help: "Continue the run in --out from its last complete checkpoint (same settings); a complete run is left as it is.")
+    var resume = false
+    @Flag(help: "Remove the files of the run in --out first (other files stay).")
+    var overwrite = false
+    @Flag(help: "No progress output.")
+    var quiet = false
+    /// Fault drill for the resume tests: rank 0 kills itself (SIGKILL) once epoch K's
+    /// checkpoint is complete, as a node failure would.
+    @Option(parsing: .unconditional, help: .hidden)
+    var drillKillAfterEpoch: Int?
+
+    func validate() throws {
+        if resume && overwrite { throw ValidationError("give --resume (continue the run in --out) or --overwrite (replace it), not both") }
+        try config(modelDirectory: model.directory ?? "default").validate(worldSize: nil)
+    }
+
+    /// How the output folder is claimed.
+    var folderMode: RunFolder.Mode { resume ? .resume : overwrite ? .overwrite : .fresh }
+
+    /// The run's settings from the flags.
+    func config(modelDirectory: String) -> TrainingConfig {
+        TrainingConfig(
+            method: method, modelDirectory: modelDirectory, outputDirectory: out, data: data.summary,
+            epochs: epochs, batchSize: batchSize, learningRate: lr, seed: seed, maxLength: maxLength,
+            loraRank: loraR, loraAlpha: loraAlpha, warmupRatio: warmupRatio, weightDecay: weightDecay,
+            maxTrain: maxTrain, maxEval: maxEval, headScale: headScale, evalBatchSize: evalBatchSize, dropout: dropout)
+    }
+}
