@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The address-sanitized end-to-end set: builds lpft-mpi with AddressSanitizer (release,
-# -Ounchecked as shipped, into .build-asan) and runs train (ft, lora), ntk, embed and tokenize on
+# -Ounchecked as shipped, into .build-asan) and runs train (ft, lora), ntk, embed, tokenize and,
+# on the trained folders, predict, evaluate and export on
 # a tiny BERT (scripts/make-tiny-fixtures.py) and the tiny RoBERTa and GPT-2 fixtures, on 1 and
 # 2 ranks. Any AddressSanitizer report or failed command fails the script. A write past a
 # buffer — e.g. a token id without an embedding row — stops here instead of corrupting a run.
@@ -60,5 +61,13 @@ for family in bert roberta gpt2; do
   check embed-$family 2 embed --model "$model" --input "$data/texts.txt" --pooling mean --normalize --json
   check tokenize-$family 1 tokenize --model "$model" --input "$data/texts.txt" --json
 done
+# The trained folders (train's model/ and adapter/): predict, evaluate, export, ntk and embed on them.
+check predict-gpt2-lora 2 predict --model "$work/gpt2-lora/model" --input "$data/texts.txt" --batch-size 3
+check predict-roberta-ft 1 predict --model "$work/roberta-ft/model" --input "$data/texts.txt"
+check evaluate-bert-ft 2 evaluate --model "$work/bert-ft/model" --test "$data/test.csv" --batch-size 5
+check export-bert-lora 1 export "$work/bert-lora" --out "$work/bert-lora-exported"
+check export-bert-ft 1 export "$work/bert-ft" --checkpoint epoch-1 --out "$work/bert-ft-epoch-1"
+check ntk-trained 2 ntk --model "$work/bert-ft/model" --head "$work/bert-ft/model/classifier.safetensors" \
+  --examples "$data/examples.jsonl" --out "$work/ntk-trained"
 echo "asan: $passed passed, $failed failed"
 (( failed == 0 ))

@@ -35,6 +35,7 @@ declare -A target_modules=(
   [cli-train]="ArgumentParserToolInfo ArgumentParser CYaml Yams Model Distributed"
   [cli-ntk]="ArgumentParserToolInfo ArgumentParser CYaml Yams Model Distributed"
   [cli-embed]="ArgumentParserToolInfo ArgumentParser CYaml Yams Model Distributed"
+  [cli-model]="ArgumentParserToolInfo ArgumentParser CYaml Yams Model Distributed"
 )
 # Sources compiled into a target besides Tests/Fuzz/Targets/NAME.swift and FuzzSupport.swift.
 cli_sources=(Sources/lpft-mpi/Options/*.swift Tests/Fuzz/CLIFuzzSupport.swift)
@@ -42,6 +43,7 @@ declare -A target_sources=(
   [cli-train]="${cli_sources[*]}"
   [cli-ntk]="${cli_sources[*]}"
   [cli-embed]="${cli_sources[*]}"
+  [cli-model]="${cli_sources[*]}"
 )
 
 # The Distributed files the grid and command-line targets need: the grid and manifest readers,

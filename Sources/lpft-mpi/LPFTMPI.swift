@@ -13,8 +13,8 @@ struct LPFTMPI: ParsableCommand {
               lpft-mpi info
               mpirun -np 2 lpft-mpi bench allreduce
             """,
-        subcommands: [Train.self, Embed.self, NTKCommand.self, Tokenize.self, Info.self, Bench.self, SelfTest.self,
-                      Sweep.self, Report.self, Experiment.self])
+        subcommands: [Train.self, Export.self, Predict.self, Evaluate.self, Embed.self, NTKCommand.self, Tokenize.self,
+                      Info.self, Bench.self, SelfTest.self, Sweep.self, Report.self, Experiment.self])
 
     /// Parses and runs the command. A bad command line is one line on stderr — the message and
     /// where to read the command's help — printed by one rank only (under mpirun every rank
@@ -94,4 +94,10 @@ func tableRow(_ cells: [String], widths: [Int]) -> String {
     zip(cells, widths).map { cell, width in
         String(repeating: " ", count: max(0, width - cell.count)) + cell
     }.joined(separator: " ")
+}
+
+/// The rows of a table, columns right-aligned to their widest cell.
+func alignedRows(_ rows: [[String]]) -> [String] {
+    let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
+    return rows.map { tableRow($0, widths: widths) }
 }

@@ -7,13 +7,19 @@ struct Train: RankCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune by LP, FT, LP-FT, LoRA or LP-LoRA (data-parallel over the ranks) and measure what the paper measures.",
         discussion: """
-            Writes to --out (rank 0): config.json (resolved settings, world size, git commit),
-            history.jsonl (one line per epoch), steps.jsonl (one line per optimizer step),
-            metrics.json (accuracy, F1, MCC, ECE/MCE/Brier/NLL before and after temperature
-            scaling per evaluation set, head norms, feature change Diff/CS/FDR, timings) and
-            checkpoints/ (the last complete epoch; --resume continues from it).
-            --out must be new or empty unless --resume (continue the run there) or --overwrite
-            (replace it). A run that fails writes FAILED with its message and no metrics.json.
+            Writes to --out (rank 0): config.json (resolved settings, world size, git
+            commit), history.jsonl (one line per epoch), steps.jsonl (one line per
+            optimizer step), metrics.json (accuracy, F1, MCC, ECE/MCE/Brier/NLL before
+            and after temperature scaling per evaluation set, head norms, feature change
+            Diff/CS/FDR, timings), head.safetensors, lp_head.safetensors,
+            lora.safetensors, logits/<set>.npy (final logits of every evaluation set),
+            checkpoints/ (the last complete epoch; --resume continues from it) and,
+            unless --save-model none, model/ (a Hugging Face folder with the head files,
+            for predict, evaluate and transformers) and, for LoRA methods, adapter/
+            (PEFT's layout).
+            --out must be new or empty unless --resume (continue the run there) or
+            --overwrite (replace it). A run that fails writes FAILED with its message
+            and no metrics.json.
               mpirun -np 2 lpft-mpi train --task sentiment-ood --method lp-ft --out runs/lpft
             """)
 
@@ -41,8 +47,7 @@ struct Train: RankCommand {
             rows.append([name, String(format: "%.4f", m.accuracy), String(format: "%.4f", m.f1),
                          String(format: "%.4f", m.ece), String(format: "%.4f", m.ece_ts), String(format: "%.3f", m.temperature)])
         }
-        let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
-        for row in rows { print(tableRow(row, widths: widths)) }
+        for line in alignedRows(rows) { print(line) }
         print(String(format: "head norm: init %.3f, after LP %@, final %.3f;  Diff(F) %.4f;  %@",
                      metrics.head_norm.`init`, metrics.head_norm.after_lp.map { String(format: "%.3f", $0) } ?? "-",
                      metrics.head_norm.final, metrics.features.diff, Trainer.duration(metrics.timing.total_seconds)))

@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 @testable import Model
 
 /// A tiny random BERT model directory and a small learnable sentiment data set, written into
@@ -69,5 +70,18 @@ enum TinyFixtures {
     /// Command-line arguments selecting the tiny model and data.
     static func dataArguments(model: URL, data: (train: URL, validation: URL, test: URL)) -> [String] {
         ["--model", model.path, "--train", data.train.path, "--validation", data.validation.path, "--test", data.test.path]
+    }
+}
+
+extension XCTestCase {
+    /// `lpft-mpi train` on the tiny model and data under mpirun; asserts success and returns
+    /// the run directory `work`/`out`.
+    func trainTiny(np: Int, method: String, out: String, work: URL, model: URL, data: (train: URL, validation: URL, test: URL),
+                   _ extra: [String] = [], timeout: Double = 120, file: StaticString = #filePath, line: UInt = #line) throws -> URL {
+        let dir = work.appendingPathComponent(out)
+        let r = try MPILauncher.run(np: np, ["train", "--method", method, "--out", dir.path, "--quiet"]
+                                        + TinyFixtures.dataArguments(model: model, data: data) + extra, timeout: timeout)
+        assertSucceeded(r, "train \(method) np=\(np)", file: file, line: line)
+        return dir
     }
 }

@@ -22,11 +22,7 @@ final class TrainingTests: XCTestCase {
     }
 
     private func train(np: Int, method: String, out: String, _ extra: [String] = [], timeout: Double = 120) throws -> URL {
-        let dir = work.appendingPathComponent(out)
-        let r = try MPILauncher.run(np: np, ["train", "--method", method, "--out", dir.path, "--quiet"]
-                                        + TinyFixtures.dataArguments(model: model, data: data) + extra, timeout: timeout)
-        assertSucceeded(r, "train \(method) np=\(np)")
-        return dir
+        try trainTiny(np: np, method: method, out: out, work: work, model: model, data: data, extra, timeout: timeout)
     }
 
     private func stepLosses(_ dir: URL) throws -> [Double] {

@@ -454,6 +454,22 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(try TaskData.load(.bbcTopic, dataRoot: dataRoot()).validation, task.validation)
     }
 
+    /// Evaluation data are matched to a model's classes by name; a class the model lacks names
+    /// the example and lists the model's classes.
+    func testRelabelMatchesClassesByName() throws {
+        let examples = [Example(id: "a.csv:2", text: "x", label: 0), Example(id: "a.csv:3", text: "y", label: 1)]
+        let relabeled = try TaskData.relabel(examples, from: ["negative", "positive"], to: ["positive", "negative", "neutral"])
+        XCTAssertEqual(relabeled.map(\.label), [1, 0])
+        XCTAssertThrowsError(try TaskData.relabel(examples, from: ["negative", "mixed"], to: ["negative", "positive"])) { error in
+            XCTAssertEqual(error as? DataError, .unknownClass(example: "a.csv:3", label: "mixed", knownClasses: ["negative", "positive"]))
+            XCTAssertTrue(error.localizedDescription.contains("a.csv:3: label \"mixed\""), error.localizedDescription)
+        }
+        let task = TaskData(name: "t", classNames: ["a", "b"], train: [], validation: [], test: examples,
+                            ood: [NamedSplit(name: "far", examples: [])])
+        XCTAssertEqual(try task.examples(ofSplit: "test"), examples)
+        XCTAssertThrowsError(try task.examples(ofSplit: "dev")) { XCTAssertTrue($0.localizedDescription.contains("train, validation, test, far")) }
+    }
+
     /// Classes inferred from a training file: one kind of label, no strays.
     func testInferredClassesAreOneKindOfLabelWithoutStrays() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("infer-\(UUID().uuidString)")

@@ -208,4 +208,20 @@ final class MetricsTests: XCTestCase {
         }
         XCTAssertThrowsError(try FeatureStatistics.meanFeatureChange(before: [0, 0], after: [0, 0, 0], count: 1, dimension: 2))
     }
+
+    /// Confusion matrix and per-class scores as scikit-learn's confusion_matrix and
+    /// precision_recall_fscore_support(zero_division=0) give them (values worked by hand).
+    func testConfusionMatrixAndPerClassScores() throws {
+        let labels = [0, 0, 0, 1, 1, 2, 2, 2], predicted = [0, 1, 0, 1, 0, 1, 1, 1]
+        let confusion = try ClassificationMetrics.confusionMatrix(predicted: predicted, labels: labels, classes: 4)
+        XCTAssertEqual(confusion, [[2, 1, 0, 0], [1, 1, 0, 0], [0, 3, 0, 0], [0, 0, 0, 0]])
+        let scores = ClassificationMetrics.perClass(confusion: confusion)
+        XCTAssertEqual(scores[0], ClassScores(precision: 2.0 / 3, recall: 2.0 / 3, f1: 2.0 / 3, support: 3))
+        XCTAssertEqual(scores[1].precision, 0.2, accuracy: 1e-15)
+        XCTAssertEqual(scores[1].recall, 0.5)
+        XCTAssertEqual(scores[1].f1, 2 * 1.0 / 7, accuracy: 1e-15)
+        XCTAssertEqual(scores[2], ClassScores(precision: 0, recall: 0, f1: 0, support: 3), "never predicted: 0/0 → 0")
+        XCTAssertEqual(scores[3], ClassScores(precision: 0, recall: 0, f1: 0, support: 0))
+        XCTAssertThrowsError(try ClassificationMetrics.confusionMatrix(predicted: [0, 5], labels: [0, 1], classes: 2))
+    }
 }

@@ -14,6 +14,12 @@ extension Trainer {
         var configuration: String
         var savedRange: [Int]
         var optimizerStep: Int
+
+        /// The arena range of the saved block; nil when state.json's savedRange is malformed.
+        var block: Range<Int>? {
+            guard savedRange.count == 2, savedRange[0] >= 0, savedRange[0] <= savedRange[1] else { return nil }
+            return savedRange[0]..<savedRange[1]
+        }
     }
 
     var checkpointRoot: URL { output.appendingPathComponent("checkpoints") }
@@ -23,6 +29,7 @@ extension Trainer {
         var c = config
         c.outputDirectory = ""
         c.gitCommit = ""
+        c.saveModel = nil  // does not change training (and keeps checkpoints of older runs resumable)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return String(decoding: (try? encoder.encode(c)) ?? Data(), as: UTF8.self)
@@ -69,31 +76,40 @@ extension Trainer {
         }
     }
 
+    /// The complete checkpoints under `root` (folders epoch-K with a COMPLETE marker), by K.
+    static func completeCheckpoints(in root: URL) -> [String] {
+        let fm = FileManager.default
+        let names = ((try? fm.contentsOfDirectory(atPath: root.path)) ?? []).filter {
+            $0.hasPrefix("epoch-") && fm.fileExists(atPath: root.appendingPathComponent("\($0)/COMPLETE").path)
+        }
+        return names.sorted { Int($0.dropFirst(6)) ?? -1 < Int($1.dropFirst(6)) ?? -1 }
+    }
+
+    /// The record (state.json) and tensors of the checkpoint folder `dir`.
+    static func readCheckpoint(_ dir: URL) throws -> (record: CheckpointState, tensors: SafetensorsFile) {
+        guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("state.json").path),
+              let record = try? JSONDecoder().decode(CheckpointState.self, from: data) else {
+            throw TrainingError.badCheckpoint("\(dir.path)/state.json is unreadable; delete the checkpoint folder to start over")
+        }
+        return (record, try SafetensorsFile(url: dir.appendingPathComponent("tensors.safetensors")))
+    }
+
     /// The last complete checkpoint, if any: restores its parameters and returns its state.
     func loadCheckpoint() throws -> TrainingState? {
-        let fm = FileManager.default
-        let names = ((try? fm.contentsOfDirectory(atPath: checkpointRoot.path)) ?? []).filter {
-            $0.hasPrefix("epoch-") && fm.fileExists(atPath: checkpointRoot.appendingPathComponent("\($0)/COMPLETE").path)
-        }
-        guard let name = names.max(by: { Int($0.dropFirst(6)) ?? -1 < Int($1.dropFirst(6)) ?? -1 }) else {
+        guard let name = Self.completeCheckpoints(in: checkpointRoot).last else {
             progress.log("no complete checkpoint in \(checkpointRoot.path); starting from the beginning")
             return nil
         }
         let dir = checkpointRoot.appendingPathComponent(name)
-        guard let data = fm.contents(atPath: dir.appendingPathComponent("state.json").path),
-              let record = try? JSONDecoder().decode(CheckpointState.self, from: data) else {
-            throw TrainingError.badCheckpoint("\(dir.path)/state.json is unreadable; delete the checkpoint folder to start over")
-        }
+        let (record, tensors) = try Self.readCheckpoint(dir)
         guard record.worldSize == comm.size else {
             throw TrainingError.badCheckpoint("checkpoint \(dir.path) was written by \(record.worldSize) rank(s); resume with -np \(record.worldSize) (exact continuation needs the same world size)")
         }
         guard record.configuration == configurationFingerprint else {
             throw TrainingError.badCheckpoint("checkpoint \(dir.path) belongs to a run with other settings; resume with the same flags or use a new --out")
         }
-        let tensors = try SafetensorsFile(url: dir.appendingPathComponent("tensors.safetensors"))
-        let range = record.savedRange[0]..<record.savedRange[1]
         let values = try tensors.floats("values")
-        guard values.count == range.count, range.upperBound <= model.parameters.count else {
+        guard let range = record.block, values.count == range.count, range.upperBound <= model.parameters.count else {
             throw TrainingError.badCheckpoint("\(dir.path): parameter block does not match this model")
         }
         _ = values.withUnsafeBufferPointer { model.parameters.values[range].update(from: $0) }

@@ -92,10 +92,11 @@ public enum RunFolder {
     }
 
     /// The settings that differ between a run's config.json and `current`, as "--flag old (now new)".
-    /// What a run may change on resume (the output path, the commit) or what the checkpoint
+    /// What a run may change on resume (the output path, the commit, whether it saves its model;
+    /// runs older than --save-model have no such key) or what the checkpoint
     /// checks itself once the data are loaded (the world size, the class names) is not compared.
     static func settingDifferences(previous url: URL, current: TrainingConfig) throws -> [String] {
-        let ignored: Set<String> = ["outputDirectory", "gitCommit", "worldSize", "classNames"]
+        let ignored: Set<String> = ["outputDirectory", "gitCommit", "worldSize", "classNames", "saveModel"]
         guard let data = FileManager.default.contents(atPath: url.path),
               let old = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw TrainingError.outputFolder("\(url.path) is not a readable run configuration; pass --overwrite to start over or choose a new --out")

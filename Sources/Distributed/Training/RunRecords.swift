@@ -47,6 +47,16 @@ public struct SetMetrics: Codable, Sendable {
     /// written before they were recorded.
     public var reliability: Reliability?
 
+    /// The metrics of logits (n, C) against labels, calibration after T = `temperature` — the
+    /// run's final evaluation and `lpft-mpi evaluate` compute them alike.
+    public init(logits: [Float], labels: [Int], classes: Int, temperature: Double) throws {
+        let l = try Logits(logits, classes: classes)
+        let reliability = Reliability(before: try ReliabilityDiagram(logits: l, labels: labels),
+                                      after: try ReliabilityDiagram(logits: l, labels: labels, temperature: temperature))
+        self.init(report: try CalibrationReport(logits: l, labels: labels, temperature: temperature),
+                  meanLogitNorm: try FeatureStatistics.meanLogitNorm(l), examples: labels.count, reliability: reliability)
+    }
+
     init(report r: CalibrationReport, meanLogitNorm: Double, examples: Int, reliability: Reliability? = nil) {
         accuracy = r.accuracy; f1 = r.f1; mcc = r.mcc; ece = r.ece; mce = r.mce; brier = r.brier; nll = r.nll
         ece_ts = r.eceScaled; mce_ts = r.mceScaled; brier_ts = r.brierScaled; nll_ts = r.nllScaled

@@ -14,6 +14,12 @@ struct EncodedSplit {
         labels = examples.map(\.label)
     }
 
+    init(name: String, encodings: [Encoding], labels: [Int]) {
+        self.name = name
+        self.encodings = encodings
+        self.labels = labels
+    }
+
     func batch(_ indices: ArraySlice<Int>, config: EncoderConfig) -> TokenBatch {
         TokenBatch(indices.map { encodings[$0] }, config: config)
     }
@@ -171,9 +177,18 @@ public final class Trainer {
         }
         try saveHead(to: "head.safetensors")
         if config.method.usesLoRA { try saveLoRA() }
-        let metrics = try finalEvaluation(state, runStart: runStart)
-        // metrics.json is the run's last file: its presence means the run is complete.
-        if comm.isRoot {
+        let (finalMetrics, evaluated) = try finalEvaluation(state, runStart: runStart)
+        var metrics = finalMetrics
+        if comm.isRoot, let evaluated {
+            // metrics.json is the run's last file: its presence means the run is complete (with its
+            // logits and model).
+            let t0 = Date()
+            try saveLogits(evaluated.logits)
+            if config.saveModel != ModelSaving.none {
+                try saveModel(temperature: evaluated.temperature, bestEpoch: state.bestEpoch)
+                progress.log("wrote \(output.appendingPathComponent("model").path)\(config.method.usesLoRA ? " and adapter/" : "")")
+            }
+            metrics.timing.phases["save_model"] = Date().timeIntervalSince(t0)
             try RunFiles.writeJSON(metrics, to: output.appendingPathComponent("metrics.json"))
             progress.log("wrote \(output.appendingPathComponent("metrics.json").path)")
         }
@@ -188,7 +203,7 @@ public final class Trainer {
         progress.log("LP: features of \(train.count) training examples on \(comm.size) rank(s)")
         let (head, info) = try fitLinearProbe(comm: comm, model: model, split: train, batchSize: config.evalBatchSize,
                                               progress: progress)
-        setHead(head)
+        model.setHead(head)
         state.linearProbe = info
         state.headNormAfterLP = headNorm()
         state.linearProbeDone = true
@@ -198,21 +213,11 @@ public final class Trainer {
                             info.strength, info.cv_accuracy, state.headNormInit, state.headNormAfterLP!))
     }
 
-    /// Copies a fitted head into the classifier's head parameters.
-    func setHead(_ head: LinearHead) {
-        let w = model.parameters.value("classifier.weight"), b = model.parameters.value("classifier.bias")
-        for i in 0..<head.weight.count { w[i] = Float(head.weight[i]) }
-        for i in 0..<head.bias.count { b[i] = Float(head.bias[i]) }
-    }
-
     /// Writes the classifier head as safetensors {weight [C, H], bias [C]} (rank 0): the format
     /// `lpft-mpi ntk --head FILE` reads.
     func saveHead(to name: String) throws {
         guard comm.isRoot else { return }
-        let w = model.parameters.entry("classifier.weight")!, b = model.parameters.entry("classifier.bias")!
-        try SafetensorsWriter.write([(name: "weight", shape: w.shape, values: Array(model.parameters.values[w.range])),
-                                     (name: "bias", shape: b.shape, values: Array(model.parameters.values[b.range]))],
-                                    to: output.appendingPathComponent(name),
+        try SafetensorsWriter.write(model.headTensors, to: output.appendingPathComponent(name),
                                     metadata: ["method": config.method.rawValue, "model": config.modelDirectory])
     }
 
@@ -352,7 +357,7 @@ public final class Trainer {
     /// `count` examples drawn at random with a fixed seed (the same subset for every run and
     /// every --seed), kept in their original order. Not a prefix: data files are often sorted
     /// by label or source (VADER's movie snippets are positive first), so a prefix is biased.
-    static func fixedSubset(_ examples: [Example], count: Int) -> [Example] {
+    public static func fixedSubset(_ examples: [Example], count: Int) -> [Example] {
         guard count < examples.count else { return examples }
         var rng = RandomGenerator(seed: 0)
         var indices = Array(examples.indices)
@@ -391,7 +396,16 @@ public final class Trainer {
         try shardedForward(comm: comm, model: model, split: split, batchSize: config.evalBatchSize, progress: progress, phase: phase)
     }
 
-    func finalEvaluation(_ state: TrainingState, runStart: Date) throws -> RunMetrics {
+    /// Logits of every evaluation set in split order, (n, C), and the temperature fitted on the
+    /// validation set (rank 0).
+    struct EvaluatedLogits {
+        var logits: [(set: String, values: [Float])]
+        var temperature: Double
+    }
+
+    /// The final model on the validation, test and OOD sets: metrics (every rank; filled on
+    /// rank 0) and, on rank 0, the logits and the fitted temperature.
+    func finalEvaluation(_ state: TrainingState, runStart: Date) throws -> (RunMetrics, EvaluatedLogits?) {
         let t0 = Date()
         let C = task.classNames.count, H = model.config.hidden
         let validationOut = try forwardAll(validation, phase: "eval validation")
@@ -399,26 +413,21 @@ public final class Trainer {
         var oodOut: [(String, (features: [Float], logits: [Float])?)] = []
         for split in ood { oodOut.append((split.name, try forwardAll(split, phase: "eval \(split.name)"))) }
         let evalSeconds = Date().timeIntervalSince(t0)
-        let evaluated = validation.count + test.count + ood.reduce(0) { $0 + $1.count }
+        let evaluatedCount = validation.count + test.count + ood.reduce(0) { $0 + $1.count }
 
         var eval: [String: SetMetrics] = [:]
+        var evaluated: EvaluatedLogits?
         var features = FeatureMetrics(diff: 0, cs: 0, fdr: 0, cs_before: 0, fdr_before: 0)
         if comm.isRoot, let validationOut, let testOut {
             let validationLogits = try Logits(validationOut.logits, classes: C)
             let temperature = try TemperatureScaling.fit(logits: validationLogits, labels: validation.labels)
-            func report(_ logits: [Float], _ labels: [Int]) throws -> SetMetrics {
-                let l = try Logits(logits, classes: C)
-                let reliability = Reliability(before: try ReliabilityDiagram(logits: l, labels: labels),
-                                              after: try ReliabilityDiagram(logits: l, labels: labels, temperature: temperature))
-                return SetMetrics(report: try CalibrationReport(logits: l, labels: labels, temperature: temperature),
-                                  meanLogitNorm: try FeatureStatistics.meanLogitNorm(l), examples: labels.count,
-                                  reliability: reliability)
-            }
-            eval["validation"] = try report(validationOut.logits, validation.labels)
-            eval["test"] = try report(testOut.logits, test.labels)
+            var sets = [(set: "validation", values: validationOut.logits, labels: validation.labels),
+                        (set: "test", values: testOut.logits, labels: test.labels)]
             for (split, out) in zip(ood, oodOut) {
-                if let result = out.1 { eval[split.name] = try report(result.logits, split.labels) }
+                if let result = out.1 { sets.append((set: split.name, values: result.logits, labels: split.labels)) }
             }
+            for s in sets { eval[s.set] = try SetMetrics(logits: s.values, labels: s.labels, classes: C, temperature: temperature) }
+            evaluated = EvaluatedLogits(logits: sets.map { ($0.set, $0.values) }, temperature: temperature)
             let before = state.testFeaturesBefore ?? []
             features = FeatureMetrics(
                 diff: try FeatureStatistics.meanFeatureChange(before: before, after: testOut.features, count: test.count, dimension: H),
@@ -437,7 +446,7 @@ public final class Trainer {
         phases["final_evaluation"] = evalSeconds
         let trainExamples = state.history.reduce(0) { $0 + $1.examples_per_s * $1.seconds }
         let trainSeconds = state.history.reduce(0) { $0 + $1.seconds }
-        return RunMetrics(
+        return (RunMetrics(
             method: config.method.rawValue, data: config.data, world_size: comm.size, classes: task.classNames,
             eval: eval,
             head_norm: HeadNorms(init: state.headNormInit, after_lp: state.headNormAfterLP, start_of_training: state.headNormStart,
@@ -445,6 +454,6 @@ public final class Trainer {
             features: features, linear_probe: state.linearProbe, best_epoch: state.bestEpoch,
             timing: Timing(total_seconds: Date().timeIntervalSince(runStart), phases: phases,
                            train_examples_per_s: trainSeconds > 0 ? trainExamples / trainSeconds : nil,
-                           eval_examples_per_s: Double(evaluated) / max(evalSeconds, 1e-9)))
+                           eval_examples_per_s: Double(evaluatedCount) / max(evalSeconds, 1e-9))), evaluated)
     }
 }

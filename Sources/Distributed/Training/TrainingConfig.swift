@@ -28,6 +28,9 @@ public struct TrainingConfig: Codable, Sendable {
     public var evalBatchSize: Int
     /// Overrides the model's hidden and attention dropout (nil: the config's, 0.1 for BERT).
     public var dropout: Double?
+    /// Whether the run writes OUT/model (and OUT/adapter) at the end; nil (configurations
+    /// written before the flag existed) means final.
+    public var saveModel: ModelSaving?
     /// Filled in at run time.
     public var worldSize: Int = 1
     public var gitCommit: String = "unknown"
@@ -37,7 +40,7 @@ public struct TrainingConfig: Codable, Sendable {
                 epochs: Int = 10, batchSize: Int = 16, learningRate: Double? = nil, seed: UInt64 = 1001,
                 maxLength: Int = 128, loraRank: Int = 8, loraAlpha: Double = 8, warmupRatio: Double = 0,
                 weightDecay: Double = 0, maxGradNorm: Double = 1, maxTrain: Int? = nil, maxEval: Int? = nil,
-                headScale: Double = 1, evalBatchSize: Int = 64, dropout: Double? = nil) {
+                headScale: Double = 1, evalBatchSize: Int = 64, dropout: Double? = nil, saveModel: ModelSaving = .final) {
         self.method = method
         self.modelDirectory = modelDirectory
         self.outputDirectory = outputDirectory
@@ -57,6 +60,7 @@ public struct TrainingConfig: Codable, Sendable {
         self.headScale = headScale
         self.evalBatchSize = evalBatchSize
         self.dropout = dropout
+        self.saveModel = saveModel
     }
 
     /// Learning rates that work for MiniLM-size models: full fine-tuning small, LoRA larger
@@ -130,6 +134,12 @@ public struct TrainingConfig: Codable, Sendable {
                                       what: "steps per epoch × --epochs", hint: "lower --epochs or raise --batch-size")
         return (perEpoch, total)
     }
+}
+
+/// What `train` keeps of the final model besides metrics and logits: `final` writes OUT/model
+/// (and OUT/adapter for LoRA), `none` nothing (sweeps of many runs).
+public enum ModelSaving: String, Codable, CaseIterable, Sendable {
+    case final, none
 }
 
 /// Errors of a training run.

@@ -96,6 +96,22 @@ extension TaskData {
             throw InvalidSetting("split", value: name, expected: "a split of task \(self.name): \(known.joined(separator: ", "))")
         }
     }
+
+    /// `examples`, whose labels index `classNames`, with labels indexing `targetClasses` instead,
+    /// matched by name (a model's classes); a label the target lacks is an error naming the
+    /// example (its file:line where it has one).
+    public static func relabel(_ examples: [Example], from classNames: [String], to targetClasses: [String]) throws -> [Example] {
+        let target = Dictionary(targetClasses.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        return try examples.map { example in
+            let name = classNames[example.label]
+            guard let label = target[name] else {
+                throw DataError.unknownClass(example: example.id, label: name, knownClasses: targetClasses)
+            }
+            var relabeled = example
+            relabeled.label = label
+            return relabeled
+        }
+    }
 }
 
 /// Why a data file could not be turned into examples. Each case names the file (and the line
@@ -111,6 +127,8 @@ public enum DataError: Error, LocalizedError, Equatable {
     case malformedRow(path: String, line: Int, expected: String, found: String)
     /// A label that is not one of the task's classes.
     case unknownLabel(path: String, line: Int, label: String, knownClasses: [String])
+    /// An example's label is not among the classes it must map to (a model's, by name).
+    case unknownClass(example: String, label: String, knownClasses: [String])
     /// A label of a training file from which the classes are inferred does not fit the others
     /// (a stray value would otherwise become a class of its own).
     case invalidLabel(path: String, line: Int, label: String, reason: String)
@@ -141,6 +159,9 @@ public enum DataError: Error, LocalizedError, Equatable {
         case let .invalidLabel(path, line, label, reason):
             return "\(path):\(line): label \"\(label)\" cannot be a class: \(reason). Fix the label, or declare the classes "
                 + "with --labels (e.g. --labels negative,positive), which makes any other label an error."
+        case let .unknownClass(example, label, knownClasses):
+            return "\(example): label \"\(label)\" is not one of the model's classes: " + knownClasses.joined(separator: ", ")
+                + ". Labels are matched to the model's classes by name; evaluate on data with these labels."
         case let .missingColumn(path, line, column, available):
             let place = line.map { "\(path):\($0)" } ?? path
             return "\(place): no column \"\(column)\"; the columns present are: "

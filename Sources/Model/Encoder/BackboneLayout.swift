@@ -154,6 +154,12 @@ struct BackboneLayout {
         return layout
     }
 
+    /// The name under which `file` holds the backbone tensor `name`: the first of the
+    /// checkpoint prefixes that the file has (loading and export agree on it).
+    func checkpointName(of name: String, in file: SafetensorsFile) -> String? {
+        checkpointPrefixes.map { $0 + name }.first { file.info($0) != nil }
+    }
+
     /// Appends A (r, H) and B (H, r) for every layer and target, after all backbone tensors.
     private mutating func addLoRA(_ lora: LoRAConfig?, hidden H: Int, prefix: (Int, LoRATarget) -> String) {
         guard let lora else { return }

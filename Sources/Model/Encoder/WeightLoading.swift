@@ -28,7 +28,7 @@ extension SequenceClassifier {
     public func loadBackbone(from file: SafetensorsFile) throws {
         let layout = BackboneLayout(config: config, lora: lora)
         for entry in parameters.entries where entry.group == .backbone {
-            guard let name = layout.checkpointPrefixes.map({ $0 + entry.name }).first(where: { file.info($0) != nil }) else {
+            guard let name = layout.checkpointName(of: entry.name, in: file) else {
                 throw ModelError.missingTensor(file: file.url.path, tensor: entry.name)
             }
             try loadTensor(name, from: file, into: entry, transposed: layout.transposedInCheckpoint.contains(entry.name))

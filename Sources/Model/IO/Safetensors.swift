@@ -143,6 +143,12 @@ public struct SafetensorsFile: Sendable {
         try copyFloats(info, into: destination)
     }
 
+    /// The bytes of tensor `name` as stored (little-endian elements of its dtype): a tensor is
+    /// carried into another file unchanged by writing them back as `.raw(info.dtype, bytes)`.
+    public func rawBytes(_ name: String) throws -> Data {
+        try withTensorBytes(try requireInfo(name)) { Data($0) }
+    }
+
     /// Tensor `name` as Double (F64 copied; F32, F16, BF16 widened).
     public func doubles(_ name: String) throws -> [Double] {
         let info = try requireInfo(name)
@@ -275,20 +281,26 @@ public enum SafetensorsWriter {
         case float32([Float])
         case float64([Double])
         case int64([Int64])
+        /// Little-endian element bytes of any dtype, written as they are (a tensor carried over
+        /// from another file byte for byte, or values encoded by `encoding(_:as:)`).
+        case raw(SafetensorsDType, Data)
 
         var dtype: SafetensorsDType {
             switch self {
             case .float32: return .float32
             case .float64: return .float64
             case .int64: return .int64
+            case .raw(let dtype, _): return dtype
             }
         }
 
+        /// Elements (for .raw: whole elements in the bytes; a partial one is rejected on write).
         var count: Int {
             switch self {
             case .float32(let values): return values.count
             case .float64(let values): return values.count
             case .int64(let values): return values.count
+            case .raw(let dtype, let bytes): return bytes.count / dtype.size
             }
         }
 
@@ -297,7 +309,26 @@ public enum SafetensorsWriter {
             case .float32(let values): return try values.withUnsafeBytes(body)
             case .float64(let values): return try values.withUnsafeBytes(body)
             case .int64(let values): return try values.withUnsafeBytes(body)
+            case .raw(_, let bytes): return try bytes.withUnsafeBytes(body)
             }
+        }
+
+        /// `values` stored as `dtype`: F32 as they are, F64 widened (exact), F16 and BF16 rounded
+        /// to nearest, ties to even (as torch's `.half()` / `.bfloat16()`). Other dtypes are not
+        /// float formats: nil.
+        public static func encoding(_ values: [Float], as dtype: SafetensorsDType) -> Values? {
+            switch dtype {
+            case .float32: return .float32(values)
+            case .float64: return .float64(values.map(Double.init))
+            case .float16: return .raw(.float16, halfBytes(values, halfBits))
+            case .bfloat16: return .raw(.bfloat16, halfBytes(values, bfloat16Bits))
+            default: return nil
+            }
+        }
+
+        private static func halfBytes(_ values: [Float], _ convert: (Float) -> UInt16) -> Data {
+            var bits = values.map { convert($0).littleEndian }
+            return Data(bytes: &bits, count: bits.count * 2)
         }
     }
 
@@ -328,6 +359,10 @@ public enum SafetensorsWriter {
         for tensor in tensors {
             guard tensor.name != "__metadata__", header[tensor.name] == nil else {
                 throw SafetensorsError.writeInvalid(url, tensor: tensor.name, "the name is repeated or reserved")
+            }
+            if case .raw(let dtype, let bytes) = tensor.values, bytes.count % dtype.size != 0 {
+                throw SafetensorsError.writeInvalid(url, tensor: tensor.name,
+                                                    "\(bytes.count) bytes are not whole \(dtype.rawValue) elements")
             }
             guard tensor.shape.allSatisfy({ $0 >= 0 }), tensor.shape.reduce(1, *) == tensor.values.count else {
                 throw SafetensorsError.writeInvalid(url, tensor: tensor.name,
@@ -466,6 +501,40 @@ private func floatFromHalf(_ bits: UInt16) -> Float {
     case 31: return fraction == 0 ? sign * .infinity : .nan
     default: return sign * (1 + fraction * 0x1p-10) * Float(sign: .plus, exponent: exponent - 15, significand: 1)
     }
+}
+
+// MARK: Element encoding
+
+/// Float → IEEE 754 half precision, rounded to nearest with ties to even; overflow gives ±∞,
+/// tiny values become subnormals or ±0, NaN stays a (quiet) NaN.
+func halfBits(_ value: Float) -> UInt16 {
+    let bits = value.bitPattern
+    let sign = UInt16(truncatingIfNeeded: (bits >> 16) & 0x8000)
+    let exponent = Int((bits >> 23) & 0xFF)
+    let mantissa = bits & 0x7F_FFFF
+    if exponent == 0xFF { return sign | 0x7C00 | (mantissa != 0 ? 0x0200 : 0) }
+    let halfExponent = exponent - 127 + 15
+    if halfExponent >= 0x1F { return sign | 0x7C00 }
+    // The float's significand (with its hidden bit) shifted so that its unit is the last half
+    // bit kept: 13 bits drop for a normal half, more for a subnormal one.
+    let significand = exponent == 0 ? mantissa : mantissa | 0x80_0000
+    let shift = halfExponent > 0 ? 13 : 14 - halfExponent
+    guard shift < 25 else { return sign }  // below half the smallest subnormal: ±0
+    var kept = significand >> UInt32(shift)
+    let dropped = significand & ((1 << UInt32(shift)) - 1), halfway = UInt32(1) << UInt32(shift - 1)
+    if dropped > halfway || (dropped == halfway && kept & 1 == 1) { kept += 1 }
+    // Normal: exponent field + mantissa without the hidden bit; a rounding carry (kept = 0x800)
+    // moves into the exponent, up to ∞. Subnormal: kept is the field (0x400 = smallest normal).
+    let magnitude = halfExponent > 0 ? (UInt32(halfExponent) << 10) + kept - 0x400 : kept
+    return sign | UInt16(truncatingIfNeeded: magnitude)
+}
+
+/// Float → bfloat16 (the upper 16 bits), rounded to nearest with ties to even; NaN stays NaN.
+func bfloat16Bits(_ value: Float) -> UInt16 {
+    let bits = value.bitPattern
+    if value.isNaN { return UInt16(truncatingIfNeeded: bits >> 16) | 0x0040 }
+    let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+    return UInt16(truncatingIfNeeded: rounded >> 16)
 }
 
 /// bfloat16 → Float: the upper 16 bits of a Float.

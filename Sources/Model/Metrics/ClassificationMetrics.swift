@@ -137,10 +137,50 @@ public enum ClassificationMetrics {
         return denominator == 0 ? 0 : covariance / denominator.squareRoot()
     }
 
+    /// counts[y][p]: examples of true class y predicted as p (rows true, columns predicted).
+    public static func confusionMatrix(predicted: [Int], labels: [Int], classes: Int) throws -> [[Int]] {
+        try checkPair(predicted, labels)
+        var counts = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
+        for (index, (p, y)) in zip(predicted, labels).enumerated() {
+            guard (0..<classes).contains(y) else { throw MetricsError.labelOutOfRange(name: "labels", index: index, label: y, classes: classes) }
+            guard (0..<classes).contains(p) else { throw MetricsError.labelOutOfRange(name: "predictions", index: index, label: p, classes: classes) }
+            counts[y][p] += 1
+        }
+        return counts
+    }
+
+    /// Per-class precision, recall, F1 and support from a confusion matrix, as scikit-learn's
+    /// `precision_recall_fscore_support(..., zero_division=0)`: 0 where a ratio is 0/0.
+    public static func perClass(confusion: [[Int]]) -> [ClassScores] {
+        confusion.indices.map { c in
+            let truePositive = Double(confusion[c][c])
+            let predicted = Double(confusion.reduce(0) { $0 + $1[c] }), actual = Double(confusion[c].reduce(0, +))
+            let precision = predicted > 0 ? truePositive / predicted : 0
+            let recall = actual > 0 ? truePositive / actual : 0
+            let f1 = predicted + actual > 0 ? 2 * truePositive / (predicted + actual) : 0
+            return ClassScores(precision: precision, recall: recall, f1: f1, support: Int(actual))
+        }
+    }
+
     private static func checkPair(_ predicted: [Int], _ labels: [Int]) throws {
         guard !labels.isEmpty else { throw MetricsError.empty("labels") }
         guard predicted.count == labels.count else {
             throw MetricsError.shape(name: "predictions", expected: "one per label (\(labels.count))", actual: predicted.count)
         }
+    }
+}
+
+/// Precision, recall and F1 of one class, and its number of true examples.
+public struct ClassScores: Codable, Sendable, Equatable {
+    public var precision: Double
+    public var recall: Double
+    public var f1: Double
+    public var support: Int
+
+    public init(precision: Double, recall: Double, f1: Double, support: Int) {
+        self.precision = precision
+        self.recall = recall
+        self.f1 = f1
+        self.support = support
     }
 }

@@ -63,21 +63,14 @@ struct DataOptions: ParsableArguments {
     var test: String?
     @Option(help: "Out-of-distribution test set as NAME=FILE (repeatable; NAME not train, validation or test).")
     var ood: [String] = []
-    @Option(help: "File format of the paper's data sets: \(PaperFormat.allCases.map(\.rawValue).joined(separator: ", ")) (default: a generic table).")
-    var format: PaperFormat?
-    @Option(help: "Column with the text (generic tables).")
-    var textColumn = "text"
-    @Option(help: "Column with the second text of a pair (generic tables).")
-    var textPairColumn: String?
-    @Option(help: "Column with the label (generic tables).")
-    var labelColumn = "label"
+    @OptionGroup var table: TableOptions
     @Option(help: "The classes of a generic table, comma-separated, e.g. negative,positive (default: inferred from the training file's labels; any other label is an error).")
     var labels: String?
 
     /// A short description for config.json.
     var summary: String {
         if let task { return "task \(task.rawValue)" }
-        return "files train=\(train ?? "-") validation=\(validation ?? "-") test=\(test ?? "-") ood=\(ood.joined(separator: ",")) format=\(format?.rawValue ?? "table")"
+        return "files train=\(train ?? "-") validation=\(validation ?? "-") test=\(test ?? "-") ood=\(ood.joined(separator: ",")) format=\(table.format?.rawValue ?? "table")"
             + (labels.map { " labels=\($0)" } ?? "")
     }
 
@@ -100,8 +93,8 @@ struct DataOptions: ParsableArguments {
                 throw ValidationError("--ood \(name) is given twice; give each OOD set its own name")
             }
         }
-        if labels != nil && format != nil {
-            throw ValidationError("--labels goes with generic tables; the --format \(format!.rawValue) has its own classes (\(format!.classNames.joined(separator: ",")))")
+        if labels != nil, let format = table.format {
+            throw ValidationError("--labels goes with generic tables; the --format \(format.rawValue) has its own classes (\(format.classNames.joined(separator: ",")))")
         }
         _ = try classNames()
     }
@@ -132,14 +125,29 @@ struct DataOptions: ParsableArguments {
         }
         let trainURL = URL(fileURLWithPath: train!), testURL = URL(fileURLWithPath: test!)
         let validationURL = validation.map { URL(fileURLWithPath: $0) }
-        if let format {
+        if let format = table.format {
             return try TaskData.paperTask(format: format, trainFile: trainURL, validationFile: validationURL,
                                           testFile: testURL, oodFiles: oodFiles)
         }
-        let spec = GenericTableSpec(textColumn: textColumn, textPairColumn: textPairColumn, labelColumn: labelColumn,
-                                    classNames: try classNames())
         return try TaskData.loadGeneric(train: trainURL, validation: validationURL, test: testURL,
-                                        ood: oodFiles, spec: spec)
+                                        ood: oodFiles, spec: table.spec(classNames: try classNames()))
+    }
+}
+
+/// How a data file is read: a format of the paper's data sets, or the columns of a table.
+struct TableOptions: ParsableArguments {
+    @Option(help: "File format of the paper's data sets: \(PaperFormat.allCases.map(\.rawValue).joined(separator: ", ")) (default: a generic table).")
+    var format: PaperFormat?
+    @Option(help: "Column with the text (generic tables).")
+    var textColumn = "text"
+    @Option(help: "Column with the second text of a pair (generic tables).")
+    var textPairColumn: String?
+    @Option(help: "Column with the label (generic tables).")
+    var labelColumn = "label"
+
+    /// The generic table's columns; `classNames` fixes the class list (nil: inferred).
+    func spec(classNames: [String]?) -> GenericTableSpec {
+        GenericTableSpec(textColumn: textColumn, textPairColumn: textPairColumn, labelColumn: labelColumn, classNames: classNames)
     }
 }
 

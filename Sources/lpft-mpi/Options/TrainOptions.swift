@@ -3,6 +3,8 @@ import Distributed
 import Foundation
 import Model
 
+extension ModelSaving: ExpressibleByArgument {}
+
 /// The flags of `lpft-mpi train` (and of every run of a sweep). `validate()` checks each
 /// against its range before anything runs; `sweep plan` runs the same checks on every run of
 /// a grid. Numbers take negative values too (`--epochs -1` is out of range, not a missing value).
@@ -41,6 +43,8 @@ struct TrainOptions: ParsableArguments {
     var evalBatchSize = 64
     @Option(parsing: .unconditional, help: "Dropout probability in [0, 1) for hidden states, attention and the head (default: the model's, 0.1).")
     var dropout: Double?
+    @Option(help: "final: write OUT/model (and OUT/adapter for LoRA) at the end; none: do not (sweeps of many runs).")
+    var saveModel: ModelSaving = .final
     @Flag(help: "Continue the run in --out from its last complete checkpoint (same settings); a complete run is left as it is.")
     var resume = false
     @Flag(help: "Remove the files of the run in --out first (other files stay).")
@@ -66,6 +70,7 @@ struct TrainOptions: ParsableArguments {
             method: method, modelDirectory: modelDirectory, outputDirectory: out, data: data.summary,
             epochs: epochs, batchSize: batchSize, learningRate: lr, seed: seed, maxLength: maxLength,
             loraRank: loraR, loraAlpha: loraAlpha, warmupRatio: warmupRatio, weightDecay: weightDecay,
-            maxTrain: maxTrain, maxEval: maxEval, headScale: headScale, evalBatchSize: evalBatchSize, dropout: dropout)
+            maxTrain: maxTrain, maxEval: maxEval, headScale: headScale, evalBatchSize: evalBatchSize, dropout: dropout,
+            saveModel: saveModel)
     }
 }

@@ -7,7 +7,7 @@ import Model
 /// and sizes buffers from the budget).
 func fuzzOneInput(_ bytes: [UInt8]) {
     guard let options = parseOrRefuse(NTKOptions.self, commandLine(bytes[...])) else { return }
-    require(options.memoryBudgetBytes >= 64 << 20, "memory budget \(options.memoryBudgetBytes) from \(options.memoryBudget)")
+    require(options.memoryBudgetBytes > 0, "memory budget \(options.memoryBudgetBytes) from \(options.memoryBudget)")
     require(options.slabWidth.map { $0 >= 1 } ?? true && options.chunkParameters.map { $0 >= 1 } ?? true, "slab width / chunk")
     require(options.subset >= 0 && options.evalSubset >= 0 && options.loraR >= 1, "subset / LoRA rank")
     require(options.loraAlpha.isFinite && options.loraAlpha > 0, "LoRA alpha \(options.loraAlpha)")
