@@ -138,9 +138,10 @@ public final class Communicator {
 
     // MARK: Reductions (in place)
 
+    /// An empty buffer still enters the shim (which then makes no MPI call), so every rank
+    /// counts the collective alike for the stall inspector.
     public func allreduceSum<T: MPIReducible>(_ buffer: UnsafeMutableBufferPointer<T>) throws {
-        guard let base = buffer.baseAddress, buffer.count > 0 else { return try emptyCollective() }
-        try Self.check(mpishim_allreduce_sum(base, Int64(buffer.count), T.mpiElementType),
+        try Self.check(mpishim_allreduce_sum(buffer.baseAddress, Int64(buffer.count), T.mpiElementType),
                        "MPI_Allreduce(sum, \(buffer.count) × \(T.self))")
     }
 
@@ -175,8 +176,17 @@ public final class Communicator {
         return a[0]
     }
 
-    /// Keeps collective participation uniform when a rank has nothing to contribute.
-    private func emptyCollective() throws {}
+    /// Replaces root's `buffer` by the sum of every rank's; the other ranks' buffers are only
+    /// read. The additions happen in the same order every call for a given number of ranks
+    /// (results repeat exactly); they may group differently for another number of ranks.
+    public func reduceSum<T: MPIReducible>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int = 0) throws {
+        try Self.check(mpishim_reduce_sum(buffer.baseAddress, Int64(buffer.count), T.mpiElementType, Int32(root)),
+                       "MPI_Reduce(sum, \(buffer.count) × \(T.self) to rank \(root))")
+    }
+
+    public func reduceSum<T: MPIReducible>(_ array: inout [T], root: Int = 0) throws {
+        try array.withUnsafeMutableBufferPointer { try reduceSum($0, root: root) }
+    }
 
     // MARK: Broadcast
 
@@ -235,6 +245,19 @@ public final class Communicator {
             }
         }
         return rank == root ? result : nil
+    }
+
+    /// Every rank's `value` in rank order on `root` (as JSON on the wire); nil elsewhere.
+    public func gather<V: Codable>(_ value: V, root: Int = 0) throws -> [V]? {
+        let bytes = [UInt8](try JSONEncoder().encode(value))
+        let counts = try allCounts(bytes.count)
+        guard let all = try gatherv(bytes, root: root) else { return nil }
+        let decoder = JSONDecoder()
+        var start = 0
+        return try counts.map { count in
+            defer { start += Int(count) }
+            return try decoder.decode(V.self, from: Data(all[start..<(start + Int(count))]))
+        }
     }
 
     /// Concatenation of every rank's `local` in rank order, on every rank.

@@ -125,6 +125,24 @@ int mpishim_allreduce_sum(void *b, int64_t c, int t) { return timed_allreduce("M
 int mpishim_allreduce_max(void *b, int64_t c, int t) { return timed_allreduce("MPI_Allreduce(max)", b, c, t, MPI_MAX); }
 int mpishim_allreduce_min(void *b, int64_t c, int t) { return timed_allreduce("MPI_Allreduce(min)", b, c, t, MPI_MIN); }
 
+int mpishim_reduce_sum(void *buffer, int64_t count, int elementType, int root) {
+    MPI_Datatype type = datatype_of(elementType);
+    char *p = (char *)buffer;
+    size_t unit = size_of(elementType);
+    int isRoot = mpishim_rank() == root;
+    mpishim_stall_begin("MPI_Reduce(sum)", count, elementType, -1);
+    int rc = MPI_SUCCESS;
+    for (int64_t done = 0; done < count && rc == MPI_SUCCESS;) {
+        int64_t n = count - done < chunk_limit ? count - done : chunk_limit;
+        void *chunk = p + (size_t)done * unit;
+        rc = isRoot ? MPI_Reduce(MPI_IN_PLACE, chunk, (int)n, type, MPI_SUM, root, MPI_COMM_WORLD)
+                    : MPI_Reduce(chunk, NULL, (int)n, type, MPI_SUM, root, MPI_COMM_WORLD);
+        done += n;
+    }
+    mpishim_stall_end();
+    return rc;
+}
+
 int mpishim_bcast(void *buffer, int64_t count, int elementType, int root) {
     MPI_Datatype type = datatype_of(elementType);
     char *p = (char *)buffer;

@@ -59,7 +59,6 @@ public final class ParameterStore<T: ModelScalar> {
     }
 
     public func value(_ name: String) -> UnsafeMutablePointer<T> { values.baseAddress! + offset(name) }
-    public func gradient(_ name: String) -> UnsafeMutablePointer<T> { gradients.baseAddress! + offset(name) }
 
     /// Arena range of the given groups; they must form a contiguous run of the layout.
     public func range(of groups: Set<ParameterGroup>) -> Range<Int> {
@@ -67,20 +66,73 @@ public final class ParameterStore<T: ModelScalar> {
         guard let first = selected.first, let last = selected.last else { return count..<count }
         return first.offset..<(last.offset + last.count)
     }
+}
 
-    @_specialize(exported: true, where T == Float)
-    @_specialize(exported: true, where T == Double)
-    public func zeroGradients() {
-        Parallel.forRanges(count, grain: 1 << 16) { r in
-            (gradients.baseAddress! + r.lowerBound).update(repeating: 0, count: r.count)
-        }
+/// The rows of the word-embedding table that hold gradient. Only the tokens of a batch give
+/// their rows a gradient, so zeroing, the gradient allreduce, clipping and AdamW can skip the
+/// other rows exactly: for MiniLM the table is half of the arena and a batch touches a few
+/// hundred of its 30,522 rows. The classifier's backward marks rows and `zeroGradients()`
+/// clears them; AdamW keeps a second set, of the rows any step touched.
+public final class TouchedRows {
+    /// Arena range of the table, and its row length (H).
+    public let table: Range<Int>
+    public let rowLength: Int
+    /// Per table row: 1 when touched.
+    public private(set) var flags: [UInt8]
+    /// The flags as the union over ranks reduces them, kept to avoid an allocation per step.
+    private var reduced: [Int32]
+
+    public init(table: Range<Int>, rowLength: Int) {
+        precondition(rowLength > 0 && table.count % rowLength == 0, "the table must hold whole rows")
+        self.table = table
+        self.rowLength = rowLength
+        flags = [UInt8](repeating: 0, count: table.count / rowLength)
+        reduced = [Int32](repeating: 0, count: flags.count)
     }
 
-    /// Copies every value from another store with the same layout.
-    @_specialize(exported: true, where T == Float)
-    @_specialize(exported: true, where T == Double)
-    public func copyValues(from other: ParameterStore<T>) {
-        precondition(other.count == count)
-        values.baseAddress!.update(from: other.values.baseAddress!, count: count)
+    public var rowCount: Int { flags.count }
+
+    func mark(_ row: Int) { flags[row] = 1 }
+
+    public func removeAll() {
+        flags.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+    }
+
+    /// Adds the rows touched in `other` (a set over the same table).
+    public func formUnion(_ other: TouchedRows) {
+        precondition(other.table == table && other.rowLength == rowLength, "touched rows of different tables")
+        for (row, touched) in other.flags.enumerated() where touched != 0 { flags[row] = 1 }
+    }
+
+    /// Makes the rows the union over the ranks of a data-parallel job. Model has no MPI, so the
+    /// caller reduces: `allreduceMax` gets this rank's rows as 0/1 flags and must replace them
+    /// by their maximum over the ranks (every rank calls it, as any collective).
+    public func formUnion(overRanks allreduceMax: (inout [Int32]) throws -> Void) rethrows {
+        for (row, touched) in flags.enumerated() { reduced[row] = Int32(touched) }
+        try allreduceMax(&reduced)
+        for (row, touched) in reduced.enumerated() { flags[row] = UInt8(touched) }
+    }
+
+    /// Replaces the rows by `flags` (a checkpoint's).
+    public func restore(_ flags: [UInt8]) {
+        precondition(flags.count == self.flags.count, "touched rows of a different table")
+        self.flags = flags
+    }
+
+    /// The parts of the arena `range` that can hold a nonzero gradient: everything outside the
+    /// table plus its touched rows (consecutive rows merged), in arena order.
+    public func gradientRanges(within range: Range<Int>) -> [Range<Int>] {
+        guard range.overlaps(table) else { return [range] }
+        var result: [Range<Int>] = []
+        if range.lowerBound < table.lowerBound { result.append(range.lowerBound..<table.lowerBound) }
+        var row = 0
+        while row < flags.count {
+            guard flags[row] != 0 else { row += 1; continue }
+            let start = row
+            while row < flags.count && flags[row] != 0 { row += 1 }
+            result.append(((table.lowerBound + start * rowLength)..<(table.lowerBound + row * rowLength)).clamped(to: range))
+        }
+        if range.upperBound > table.upperBound { result.append(table.upperBound..<range.upperBound) }
+        return result.filter { !$0.isEmpty }
     }
 }

@@ -63,8 +63,8 @@ struct BenchModel: RankCommand {
             classifier.forward(tokens, dropoutSeed: UInt64(step))
             classifier.loss(labels: labels)
             classifier.backward()
-            clipGradients(classifier.parameters, ranges: classifier.gradientRanges(within: range), maxNorm: 1.0)
-            optimizer.update(classifier.parameters, learningRate: 1e-5, touchedRows: classifier.touchedWordRows)
+            clipGradients(classifier.parameters, ranges: classifier.touchedRows.gradientRanges(within: range), maxNorm: 1.0)
+            optimizer.update(classifier.parameters, learningRate: 1e-5, touchedRows: classifier.touchedRows)
         }
         for s in 0..<2 { trainStep(s) }  // warm-up: allocation, page faults, BLAS buffers
         let trainStart = ProcessStats.now()

@@ -83,6 +83,7 @@ struct NTKCommand: RankCommand {
         settings.chunkParameters = o.chunkParameters
         settings.slabWidth = o.slabWidth
         settings.gramSplit = o.gramSplit.split
+        settings.drillKillAfterChunk = o.drillKillAfterChunk
         return settings
     }
 

@@ -13,7 +13,7 @@ struct SelfTest: ParsableCommand {
 struct SelfTestComm: RankCommand {
     static let configuration = CommandConfiguration(
         commandName: "comm",
-        abstract: "Exact checks of allreduce, broadcast, gatherv, allgatherv, send/recv, exchange and block exchange across ranks.",
+        abstract: "Exact checks of allreduce, reduce, broadcast, gatherv, allgatherv, send/recv, exchange and block exchange across ranks.",
         discussion: """
             Every rank contributes integer-valued data of a different length, so each result is
             known exactly. --chunk-limit forces the chunked (large-count) code paths with small
@@ -78,8 +78,16 @@ struct SelfTestComm: RankCommand {
         try comm.allreduceSum(&d)
         for i in d.indices { try expect(d[i] == tri * Double(i) + 0.5 * Double(p), "double allreduce at \(i): \(d[i])") }
 
-        // Broadcast from the last rank, typed and as bytes of unknown length.
+        // Reduce to the last rank: the same sums there, every other rank's buffer unchanged.
         let root = p - 1
+        var reduced = (0..<length).map { Double(r + 1) * Double($0) + 0.5 }
+        try comm.reduceSum(&reduced, root: root)
+        for i in reduced.indices {
+            let expected = r == root ? tri * Double(i) + 0.5 * Double(p) : Double(r + 1) * Double(i) + 0.5
+            try expect(reduced[i] == expected, "double reduce to rank \(root) at \(i): \(reduced[i])")
+        }
+
+        // Broadcast from the last rank, typed and as bytes of unknown length.
         var b = (0..<length).map { r == root ? Double($0) * 3 : -1 }
         try b.withUnsafeMutableBufferPointer { try comm.broadcast($0, root: root) }
         for i in b.indices { try expect(b[i] == Double(i) * 3, "broadcast at \(i): \(b[i])") }

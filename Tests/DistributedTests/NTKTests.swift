@@ -311,7 +311,7 @@ final class NTKTests: XCTestCase {
         assertSucceeded(try MPILauncher.run(np: 2, command(fresh), timeout: 120), "uninterrupted run (split by \(split))")
         XCTAssertFalse(FileManager.default.fileExists(atPath: fresh.appendingPathComponent("checkpoint").path), "checkpoint left behind")
 
-        let killed = try MPILauncher.run(np: 2, command(resumed), timeout: 120, environment: [NTKJob.killAfterChunkVariable: "2"])
+        let killed = try MPILauncher.run(np: 2, command(resumed) + ["--drill-kill-after-chunk", "2"], timeout: 120)
         XCTAssertFalse(killed.timedOut)
         XCTAssertNotEqual(killed.status, 0, "the kill hook did not fire (split by \(split))")
         XCTAssertFalse(FileManager.default.fileExists(atPath: resumed.appendingPathComponent("kernel.json").path))

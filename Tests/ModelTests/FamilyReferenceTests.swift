@@ -96,7 +96,7 @@ final class FamilyReferenceTests: XCTestCase {
             b[c] = T(0.01 * Double(c + 1))
         }
         let batch = try referenceBatch(ref, directory: directory, config: model.config)
-        model.parameters.zeroGradients()
+        model.zeroGradients()
         model.forward(batch)
         let loss = model.loss(labels: (0..<batch.batchSize).map { $0 % 2 })
         XCTAssertEqual(loss, ref.loss, accuracy: lossRtol * ref.loss, "\(family) loss")

@@ -174,7 +174,7 @@ final class GradientCheckTests: XCTestCase {
         let batch = TestSupport.tinyBatch(config)
         let labels = [2, 0, 1]
         let seed: UInt64? = dropout > 0 ? 77 : nil
-        model.parameters.zeroGradients()
+        model.zeroGradients()
         _ = classifierLoss(model, batch, labels, seed: seed)
         model.backward()
         let analytic = Array(model.parameters.gradients).map { Double($0) }
@@ -230,13 +230,13 @@ final class GradientCheckTests: XCTestCase {
             let model = SequenceClassifier<Double>(config: config, classes: 2)
             TestSupport.randomize(model.parameters, seed: 3)
             let batch = TestSupport.tinyBatch(config)
-            model.parameters.zeroGradients()
+            model.zeroGradients()
             model.forward(batch)
             let pruned = Array(model.features)
             model.loss(labels: [1, 0, 1])
             model.backward()
             let prunedGradients = Array(model.parameters.gradients)
-            model.parameters.zeroGradients()
+            model.zeroGradients()
             model.forward(batch, allTokens: true)
             let full = Array(model.features)
             model.loss(labels: [1, 0, 1])
@@ -289,6 +289,41 @@ final class GradientCheckTests: XCTestCase {
                 XCTAssertNotEqual(Array(after[prefix]), Array(before[prefix]), "RoBERTa states should see later tokens")
             }
             XCTAssertNotEqual(Array(after[(4 * config.hidden)...]), Array(before[(4 * config.hidden)...]), "\(family): changed tokens")
+        }
+    }
+
+    /// backward(onGradientsReady:) reports the head, then the stages top to bottom, with arena
+    /// ranges whose gradients nothing later in the backward changes; together they cover every
+    /// gradient it wrote (the hook a bucketed allreduce would start from).
+    func testGradientsReadyTopToBottomAndFinal() {
+        let cases: [(ModelFamily, LoRAConfig?, calls: Int)] = [
+            (.bert, nil, 1 + 3), (.gpt2, nil, 1 + 4),                    // head, then every stage
+            (.roberta, LoRAConfig(rank: 2, alpha: 4), 1 + 2),            // LoRA: the blocks only
+            (.gpt2, LoRAConfig(rank: 2, alpha: 4, targets: [.query, .key, .value]), 1 + 3),
+        ]
+        for (family, lora, calls) in cases {
+            let config = TestSupport.tinyConfig(family: family, dropout: 0.1)
+            let model = SequenceClassifier<Double>(config: config, classes: 3, lora: lora)
+            TestSupport.randomize(model.parameters, seed: 8)
+            model.trainBackbone = lora == nil
+            model.zeroGradients()
+            model.forward(TestSupport.tinyBatch(config), dropoutSeed: 3)
+            model.loss(labels: [2, 0, 1])
+            var reported: [(ranges: [Range<Int>], values: [Double])] = []
+            model.backward { ranges in reported.append((ranges, ranges.flatMap { Array(model.parameters.gradients[$0]) })) }
+            let what = "\(family) lora=\(lora != nil)"
+            XCTAssertEqual(reported.count, calls, what)
+            XCTAssertEqual(reported.first?.ranges, [model.parameters.range(of: [.head])], what)
+            let starts = reported.dropFirst().map { $0.ranges[0].lowerBound }
+            XCTAssertEqual(starts, starts.sorted(by: >), "\(what): stages top to bottom")
+            var covered = [Bool](repeating: false, count: model.parameters.count)
+            for (ranges, values) in reported {
+                XCTAssertEqual(ranges.flatMap { Array(model.parameters.gradients[$0]) }, values, "\(what): changed after it was reported")
+                for range in ranges { for i in range { covered[i] = true } }
+            }
+            let missed = (0..<model.parameters.count).filter { model.parameters.gradients[$0] != 0 && !covered[$0] }
+            XCTAssertTrue(missed.isEmpty, "\(what): \(missed.count) gradients never reported")
+            XCTAssertTrue(covered.indices.contains { covered[$0] && model.parameters.gradients[$0] != 0 }, what)
         }
     }
 }

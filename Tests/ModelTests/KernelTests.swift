@@ -10,7 +10,32 @@ final class KernelTests: XCTestCase {
     /// Backpropagating stage by stage (restarting from saved boundary gradients, splitting
     /// stages between chunks) gives exactly the gradients of one full backward.
     func testStagedBackwardEqualsFullBackward() {
-        let config = TestSupport.tinyConfig()
+        // Chunk sequences (top, bottom, saveStage): the next chunk starts from the saved gradient.
+        checkStagedBackward(family: .bert, stageCount: 3, sequences: [
+            [(2, 0, nil)],
+            [(2, 2, 1), (1, 0, nil)],          // boundary between stages: save after stage 2
+            [(2, 1, 1), (1, 0, nil)],          // stage 1 split: save before running it
+            [(2, 2, 2), (2, 1, 0), (0, 0, nil)],  // top stage split (compact feature row saved)
+            [(2, 0, 0), (0, 0, nil)],          // stage 0 split: save before the embeddings
+            [(2, 1, 1), (1, 0, 0), (0, 0, 0), (0, 0, nil)],
+        ])
+    }
+
+    /// GPT-2's stages: the position table, the blocks, and ln_f on top (stage 3).
+    func testGPT2StagedBackwardEqualsFullBackward() {
+        checkStagedBackward(family: .gpt2, stageCount: 4, sequences: [
+            [(3, 0, nil)],
+            [(3, 3, 2), (2, 0, nil)],          // ln_f alone, then the blocks
+            [(3, 2, 2), (2, 0, nil)],          // block 1 split: save before running it
+            [(3, 3, 3), (3, 1, 0), (0, 0, nil)],  // ln_f split (compact feature rows saved)
+            [(3, 1, 1), (1, 1, 0), (0, 0, nil)],  // block 0 split: its ln_1 needs the attention's input gradient
+            [(3, 2, 2), (2, 1, 1), (1, 0, 0), (0, 0, 0), (0, 0, nil)],
+        ])
+    }
+
+    private func checkStagedBackward(family: ModelFamily, stageCount: Int, sequences: [[(Int, Int, Int?)]],
+                                     file: StaticString = #filePath, line: UInt = #line) {
+        let config = TestSupport.tinyConfig(family: family)
         let model = SequenceClassifier<Double>(config: config, classes: 3)
         TestSupport.randomize(model.parameters, seed: 11)
         model.skipWordEmbeddingGradient = true
@@ -24,24 +49,15 @@ final class KernelTests: XCTestCase {
         let reference = Array(model.parameters.gradients)
         let referenceEmbedding = Array(model.embeddingGradient)
         let stages = model.backboneStageRanges
-        XCTAssertEqual(stages.count, config.layers + 1)
-        XCTAssertEqual(stages.first?.lowerBound, model.wordEmbeddingTable.range.upperBound)
-        XCTAssertEqual(stages.last?.upperBound, model.parameters.range(of: [.backbone]).upperBound)
+        XCTAssertEqual(stages.count, stageCount, file: file, line: line)
+        XCTAssertEqual(stages.first?.lowerBound, model.wordEmbeddingTable.range.upperBound, file: file, line: line)
+        XCTAssertEqual(stages.last?.upperBound, model.parameters.range(of: [.backbone]).upperBound, file: file, line: line)
 
-        // Chunk sequences (top, bottom, saveStage): the next chunk starts from the saved gradient.
-        let sequences: [[(Int, Int, Int?)]] = [
-            [(2, 0, nil)],
-            [(2, 2, 1), (1, 0, nil)],          // boundary between stages: save after stage 2
-            [(2, 1, 1), (1, 0, nil)],          // stage 1 split: save before running it
-            [(2, 2, 2), (2, 1, 0), (0, 0, nil)],  // top stage split (compact feature row saved)
-            [(2, 0, 0), (0, 0, nil)],          // stage 0 split: save before the embeddings
-            [(2, 1, 1), (1, 0, 0), (0, 0, 0), (0, 0, nil)],
-        ]
         for sequence in sequences {
             var saved = [Double](repeating: .nan, count: T * H)
             var start = dphi
             for (top, bottom, save) in sequence {
-                model.parameters.zeroGradients()
+                model.zeroGradients()
                 start.withUnsafeBufferPointer { s in
                     saved.withUnsafeMutableBufferPointer { out in
                         model.backwardStages(startGradient: s.baseAddress!, top: top, bottom: bottom,
@@ -51,10 +67,11 @@ final class KernelTests: XCTestCase {
                 for stage in bottom...top {
                     let range = stages[stage]
                     assertClose(Array(model.parameters.gradients[range]), Array(reference[range]), rtol: 1e-13, atol: 0,
-                                "sequence \(sequence.map { "\($0.0)-\($0.1)" }) stage \(stage)")
+                                "\(family) sequence \(sequence.map { "\($0.0)-\($0.1)" }) stage \(stage)", file: file, line: line)
                 }
                 if bottom == 0 {
-                    assertClose(Array(model.embeddingGradient), referenceEmbedding, rtol: 1e-13, atol: 0, "embedding gradient")
+                    assertClose(Array(model.embeddingGradient), referenceEmbedding, rtol: 1e-13, atol: 0, "\(family) embedding gradient",
+                                file: file, line: line)
                 }
                 if let save { start = Array(saved.prefix(model.stageOutputRows(save) * H)) }
             }

@@ -75,16 +75,17 @@ final class OptimizerTests: XCTestCase {
         let sparseOpt = AdamW(parameters: sparse, range: 0..<sparse.count)
         sparseOpt.setSparseTable(range: 0..<(rows * dim), rowLength: dim)
         let touchedPerStep: [[Int]] = [[1], [1, 4], [], [2], [4]]
+        let touchedRows = TouchedRows(table: 0..<(rows * dim), rowLength: dim)
         for touched in touchedPerStep {
-            var flags = [UInt8](repeating: 0, count: rows)
+            touchedRows.removeAll()
             for i in 0..<dense.count { dense.gradients[i] = 0; sparse.gradients[i] = 0 }
-            for r in touched { flags[r] = 1 }
-            for i in 0..<dense.count where i >= rows * dim || flags[i / dim] != 0 {
+            for r in touched { touchedRows.mark(r) }
+            for i in 0..<dense.count where i >= rows * dim || touchedRows.flags[i / dim] != 0 {
                 let g = Float(rng.nextGaussian())
                 dense.gradients[i] = g; sparse.gradients[i] = g
             }
             denseOpt.update(dense, learningRate: 0.01)
-            sparseOpt.update(sparse, learningRate: 0.01, touchedRows: flags)
+            sparseOpt.update(sparse, learningRate: 0.01, touchedRows: touchedRows)
             XCTAssertEqual(Array(dense.values), Array(sparse.values))
         }
         XCTAssertEqual(sparseOpt.activeRows, [0, 1, 1, 0, 1, 0])
@@ -113,7 +114,7 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(store.gradients[0], 3 / (5 + 1e-6), accuracy: 1e-15)
     }
 
-    /// zeroGradients() and gradientRanges(within:) of the classifier skip only rows that are zero.
+    /// zeroGradients() and touchedRows.gradientRanges(within:) of the classifier skip only rows that are zero.
     func testClassifierSparseZeroingAndRanges() {
         let config = TestSupport.tinyConfig()
         let model = SequenceClassifier<Double>(config: config, classes: 2)
@@ -122,10 +123,10 @@ final class OptimizerTests: XCTestCase {
         model.zeroGradients()
         model.forward(batch); model.loss(labels: [0, 1, 0]); model.backward()
         let all = 0..<model.parameters.count
-        XCTAssertEqual(gradientNorm(model.parameters, ranges: model.gradientRanges(within: all)),
+        XCTAssertEqual(gradientNorm(model.parameters, ranges: model.touchedRows.gradientRanges(within: all)),
                        gradientNorm(model.parameters, ranges: [all]), accuracy: 1e-12)
         model.zeroGradients()
         XCTAssertTrue(model.parameters.gradients.allSatisfy { $0 == 0 })
-        XCTAssertTrue(model.touchedWordRows.allSatisfy { $0 == 0 })
+        XCTAssertTrue(model.touchedRows.flags.allSatisfy { $0 == 0 })
     }
 }

@@ -63,7 +63,7 @@ final class ReferenceTests: XCTestCase {
             b[c] = T(0.01 * Double(c + 1))
         }
         let batch = TokenBatch(ref.texts.map { tokenizer.encode($0, maxLength: 128) }, config: model.config)
-        model.parameters.zeroGradients()
+        model.zeroGradients()
         model.forward(batch)
         let loss = model.loss(labels: ref.labels)
         XCTAssertEqual(loss, ref.loss, accuracy: lossRtol * ref.loss, "loss")

@@ -22,11 +22,24 @@ struct NTKCheckpointStore {
     let directory: URL
     var markerURL: URL { directory.appendingPathComponent("checkpoint.json") }
 
+    /// checkpoint.json; keys snake_case on disk, as kernel.json's.
     struct Marker: Codable {
         var format = "lpft-mpi ntk checkpoint v1"
-        var plan_digest: String
-        var chunks_done: Int
+        var planDigest: String
+        var chunksDone: Int
         var file: String
+
+        static func decode(_ data: Data) throws -> Marker {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            return try decoder.decode(Marker.self, from: data)
+        }
+
+        func encoded() throws -> Data {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            return try encoder.encode(self)
+        }
     }
 
     /// The saved sums, or nil when there is no checkpoint. Throws when the checkpoint belongs
@@ -36,11 +49,11 @@ struct NTKCheckpointStore {
         guard FileManager.default.fileExists(atPath: markerURL.path) else { return nil }
         let marker: Marker
         do {
-            marker = try JSONDecoder().decode(Marker.self, from: Data(contentsOf: markerURL))
+            marker = try Marker.decode(Data(contentsOf: markerURL))
         } catch {
             throw NTKError.corruptCheckpoint(markerURL.path, "the marker is not valid JSON: \(error.localizedDescription)")
         }
-        guard marker.plan_digest == planDigest else { throw NTKError.checkpointMismatch(directory.path) }
+        guard marker.planDigest == planDigest else { throw NTKError.checkpointMismatch(directory.path) }
         let url = directory.appendingPathComponent(marker.file)
         do {
             let file = try SafetensorsFile(url: url)
@@ -50,7 +63,7 @@ struct NTKCheckpointStore {
                 }
                 return try file.doubles(name)
             }
-            return NTKPartialSums(chunksDone: marker.chunks_done,
+            return NTKPartialSums(chunksDone: marker.chunksDone,
                                   trainTrain: try tensor("fte_train_train", [trainRows, trainRows]),
                                   evalTrain: try tensor("fte_eval_train", [evalRows, trainRows]),
                                   trainFeatures: try tensor("features_train", [trainCount, hidden]),
@@ -65,7 +78,7 @@ struct NTKCheckpointStore {
     /// Writes the sums, then the marker, then removes the previous file.
     func save(_ sums: NTKPartialSums, planDigest: String, trainRows: Int, evalRows: Int, hidden: Int) throws {
         try FileOperations.createDirectory(directory)
-        let previous = try? JSONDecoder().decode(Marker.self, from: Data(contentsOf: markerURL))
+        let previous = try? Marker.decode(Data(contentsOf: markerURL))
         let name = String(format: "chunk-%05d.safetensors", sums.chunksDone)
         let tensors: [SafetensorsWriter.Tensor] = [
             .init(name: "fte_train_train", shape: [trainRows, trainRows], values: .float64(sums.trainTrain)),
@@ -76,8 +89,8 @@ struct NTKCheckpointStore {
                   values: .float64(sums.evalFeatures)),
         ]
         try SafetensorsWriter.write(tensors, to: directory.appendingPathComponent(name))
-        let marker = Marker(plan_digest: planDigest, chunks_done: sums.chunksDone, file: name)
-        try FileOperations.writeAtomically(JSONEncoder().encode(marker), to: markerURL)
+        let marker = Marker(planDigest: planDigest, chunksDone: sums.chunksDone, file: name)
+        try FileOperations.writeAtomically(marker.encoded(), to: markerURL)
         if let previous, previous.file != name {
             try? FileManager.default.removeItem(at: directory.appendingPathComponent(previous.file))
         }

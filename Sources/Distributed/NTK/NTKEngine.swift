@@ -12,6 +12,9 @@ struct NTKTimings {
         seconds[i] += value
     }
 
+    /// Seconds by phase name.
+    var byPhase: [String: Double] { Dictionary(uniqueKeysWithValues: zip(Self.phases, seconds)) }
+
     /// Runs `body`, adding its wall time to `phase`.
     mutating func time<R>(_ phase: String, _ body: () throws -> R) rethrows -> R {
         let start = ProcessStats.now()
@@ -20,11 +23,11 @@ struct NTKTimings {
     }
 }
 
-/// What rank 0 receives after one chunk.
+/// One chunk's result on a rank.
 struct NTKChunkResult {
-    /// Every rank's tiles, concatenated in rank order, each rank's in `plan.tiles(of:)` order.
+    /// This rank's tiles (float64 sums over its slabs), laid out as `plan.tileLayout(of: rank)`.
     var tiles: [Double]
-    /// The word-embedding rows (chunks that reach the embeddings only).
+    /// Every rank's word-embedding rows, on rank 0 (chunks that reach the embeddings only).
     var trainWords: SparseWordRows?
     var evalWords: SparseWordRows?
 }
@@ -44,11 +47,11 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
     /// φ of the own examples from the last Jacobian pass, (count × H).
     private(set) var trainFeatures: [Double] = [], evalFeatures: [Double] = []
 
-    /// BERT/RoBERTa backbones backpropagate stage by stage (each stage once per row over all
-    /// chunks); GPT-2 and LoRA kernels run the full backward for every chunk.
+    /// Backbone kernels backpropagate stage by stage (each stage once per row over all chunks);
+    /// LoRA kernels run the full backward for every chunk (their factors sit in every block).
     private let staged: Bool
-    private let stages: [Range<Int>]
-    private let layers: Int
+    /// The top backbone stage (its output gradient is dφ).
+    private let topStage: Int
     private let maxChunk: Int
     private let trainBuffer: LargeBuffer<T>, evalBuffer: LargeBuffer<T>
     private var trainSlabs: UnsafeMutablePointer<T> { trainBuffer.pointer }
@@ -72,9 +75,8 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         evalBatches = eval.map { TokenBatch([$0], config: model.config) }
         trainRowCount = train.count * plan.classes
         evalRowCount = eval.count * plan.classes
-        staged = plan.parameterSet == .backbone && model.config.family != .gpt2
-        stages = staged ? model.backboneStageRanges : []
-        layers = model.config.layers
+        staged = plan.parameterSet == .backbone
+        topStage = model.backboneStageRanges.count - 1
         maxChunk = (0..<plan.chunkCount).map { plan.chunk($0).count }.max() ?? 0
         trainBuffer = LargeBuffer(count: trainRowCount * maxChunk)
         evalBuffer = LargeBuffer(count: evalRowCount * maxChunk)
@@ -110,14 +112,14 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         let gradients = model.parameters.gradients.baseAddress!
         let head = model.parameters.value("classifier.weight")
         // Stages this chunk's backward runs through, and the boundary the next chunk starts from.
-        var top = layers, bottom = 0, saveStage: Int? = nil
+        var top = topStage, bottom = 0, saveStage: Int? = nil
         if staged {
             let chunkTop = model.backboneStage(containing: range.upperBound - 1)!
             bottom = model.backboneStage(containing: range.lowerBound)!
-            top = boundariesValid ? chunkTop : layers
+            top = boundariesValid ? chunkTop : topStage
             if k + 1 < plan.chunkCount {
                 let nextTop = model.backboneStage(containing: plan.chunk(k + 1).upperBound - 1)!
-                if nextTop < layers { saveStage = nextTop }
+                if nextTop < topStage { saveStage = nextTop }
             }
         }
         // Several chunks may run stage 0; the word share is collected once, in the last chunk.
@@ -145,7 +147,7 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
                 timings.time("backward") {
                     if staged {
                         let boundary = boundaries + boundaryOffsets[ownRow]
-                        let start = top == layers ? UnsafePointer(head + c * H) : UnsafePointer(boundary)
+                        let start = top == topStage ? UnsafePointer(head + c * H) : UnsafePointer(boundary)
                         model.backwardStages(startGradient: start, top: top, bottom: bottom,
                                              saveStage: saveStage, save: saveStage == nil ? nil : boundary)
                     } else {
@@ -183,7 +185,7 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
 
     // MARK: Tiles
 
-    /// The rank's tiles of chunk k (float64 sums over its slabs), in `plan.tiles(of:)` order.
+    /// The rank's tiles of chunk k (float64 sums over its slabs), laid out as `plan.tileLayout(of:)`.
     func tiles(chunk k: Int) throws -> [Double] {
         plan.gramSplit == .slabs ? try slabTiles(chunk: k) : try rowTiles(chunk: k)
     }
@@ -199,14 +201,17 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         let n = trainRowCount, m = evalRowCount
         let allTrain = plan.trainCount * plan.classes, allEval = plan.evalCount * plan.classes
         let firstOwner = plan.owner(chunk: k, slab: 0)
-        var result = [Double](repeating: 0, count: allTrain * allTrain + allEval * allTrain)
+        // The whole lower train×train triangle (allTrain²) and eval×train (allEval × allTrain).
+        let layout = plan.tileLayout(of: rank)
+        let diagonal = layout.place(.trainTrain, partner: nil).offset, cross = layout.place(.evalTrain, partner: nil).offset
+        var result = [Double](repeating: 0, count: layout.count)
         try result.withUnsafeMutableBufferPointer { out in
             let base = out.baseAddress!
             var gathered: [(train: UnsafePointer<T>, eval: UnsafePointer<T>, width: Int)] = []
             func multiply() {
                 timings.time("gram") {
-                    gram.addDiagonal(gram: base, n: allTrain, slabs: gathered.map(\.train), widths: gathered.map(\.width),
-                                     eval: allEval > 0 ? (gathered.map(\.eval), allEval, base + allTrain * allTrain) : nil)
+                    gram.addDiagonal(gram: base + diagonal, n: allTrain, slabs: gathered.map(\.train), widths: gathered.map(\.width),
+                                     eval: allEval > 0 ? (gathered.map(\.eval), allEval, base + cross) : nil)
                 }
                 gathered = []
             }
@@ -241,31 +246,34 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
         return result
     }
 
-    /// Split by rows: the diagonal tiles, then one pair tile per round with the partner's slabs.
+    /// Split by rows: the diagonal tiles, then one pair tile per round with the partner's slabs,
+    /// each where `plan.tileLayout(of:)` places it.
     private func rowTiles(chunk k: Int) throws -> [Double] {
         let widths = plan.slabWidths(ofChunk: k)
         let W = plan.slabWidth, rank = comm.rank
         let n = trainRowCount, m = evalRowCount
         let trainSlab = { (s: Int) in UnsafePointer(self.trainSlabs + n * s * W) }
         let evalSlab = { (s: Int) in UnsafePointer(self.evalSlabs + m * s * W) }
-        let specs = plan.tiles(of: rank)
-        var result = [Double](repeating: 0, count: specs.reduce(0) { $0 + $1.count })
+        let layout = plan.tileLayout(of: rank)
+        var result = [Double](repeating: 0, count: layout.count)
         try result.withUnsafeMutableBufferPointer { out in
             let base = out.baseAddress!
-            // Diagonal: train Gram (SYRK) and eval × own train.
+            // Diagonal: train Gram (SYRK, n × n) and eval × own train (m × n).
+            let diagonal = layout.place(.trainTrain, partner: nil).offset, ownCross = layout.place(.evalTrain, partner: nil).offset
             timings.time("gram") {
-                gram.addDiagonal(gram: base, n: n, slabs: widths.indices.map(trainSlab), widths: widths,
-                                 eval: m > 0 ? (widths.indices.map(evalSlab), m, base + n * n) : nil)
+                gram.addDiagonal(gram: base + diagonal, n: n, slabs: widths.indices.map(trainSlab), widths: widths,
+                                 eval: m > 0 ? (widths.indices.map(evalSlab), m, base + ownCross) : nil)
             }
-            var offset = n * n + m * n
             for round in plan.rounds {
                 let partner = round[rank]
                 guard partner >= 0 else { continue }
                 let partnerRows = plan.trainRows(of: partner).count
-                let pairRows = plan.pairTrainRows(rank: rank, partner: partner)
-                let pairTile = base + offset
-                let crossTile = pairTile + pairRows.count * (rank < partner ? n : partnerRows)
-                offset += pairRows.count * (rank < partner ? n : partnerRows) + m * partnerRows
+                // The train×train pair tile: my rows × the lower rank's rows (n or partnerRows
+                // columns); eval × the partner's train rows.
+                let (pair, pairOffset) = layout.place(.trainTrain, partner: partner)
+                let (cross, crossOffset) = layout.place(.evalTrain, partner: partner)
+                let pairRows = pair.rows
+                let pairTile = base + pairOffset, crossTile = base + crossOffset
                 // The lower rank needs only the first half of the higher rank's rows, unless it
                 // has eval rows (eval × all of the partner's train rows).
                 let sendRows = rank < partner || plan.evalRows(of: partner).count > 0
@@ -288,15 +296,15 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
                         let start = ProcessStats.now()
                         if rank < partner {
                             // First half of the partner's rows × my rows.
-                            gram.addProduct(into: pairTile, ldc: n, a: incoming, lda: w, b: own, ldb: w,
+                            gram.addProduct(into: pairTile, ldc: pair.columns.count, a: incoming, lda: w, b: own, ldb: w,
                                             m: pairRows.count, n: n, k: w)
                         } else {
                             // The rest of my rows × the partner's rows.
                             let first = pairRows.lowerBound - plan.trainRows(of: rank).lowerBound
-                            gram.addProduct(into: pairTile, ldc: partnerRows, a: own + first * w, lda: w,
+                            gram.addProduct(into: pairTile, ldc: pair.columns.count, a: own + first * w, lda: w,
                                             b: incoming, ldb: w, m: pairRows.count, n: partnerRows, k: w)
                         }
-                        gram.addProduct(into: crossTile, ldc: partnerRows, a: ownEval, lda: w, b: incoming, ldb: w,
+                        gram.addProduct(into: crossTile, ldc: cross.columns.count, a: ownEval, lda: w, b: incoming, ldb: w,
                                         m: m, n: partnerRows, k: w)
                         workerSeconds = ProcessStats.now() - start
                     }
@@ -323,20 +331,18 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
 
     // MARK: One chunk, end to end
 
-    /// Jacobian pass, tiles, and the gathers to rank 0 (tiles, and word rows when present).
-    func run(chunk k: Int) throws -> NTKChunkResult? {
+    /// Jacobian pass and tiles of chunk k; the word rows (when present) gathered to rank 0.
+    /// The tiles stay on the rank: the assembly (NTKRun.collect) sends them to rank 0.
+    func run(chunk k: Int) throws -> NTKChunkResult {
         let words = jacobianPass(chunk: k)
-        let local = try tiles(chunk: k)
-        return try timings.time("gather") { () -> NTKChunkResult? in
-            let all = try comm.gatherv(local)
-            var trainWords: SparseWordRows? = nil, evalWords: SparseWordRows? = nil
-            if let train = words.train, let eval = words.eval {
-                trainWords = try gatherWords(train)
-                evalWords = try gatherWords(eval)
+        var result = NTKChunkResult(tiles: try tiles(chunk: k))
+        if let train = words.train, let eval = words.eval {
+            try timings.time("gather") {
+                result.trainWords = try gatherWords(train)
+                result.evalWords = try gatherWords(eval)
             }
-            guard let all else { return nil }
-            return NTKChunkResult(tiles: all, trainWords: trainWords, evalWords: evalWords)
         }
+        return result
     }
 
     private func gatherWords(_ words: SparseWordRows) throws -> SparseWordRows? {

@@ -67,6 +67,9 @@ public struct NTKSettings: Sendable {
     /// nil: by slabs for thin row blocks (fewer than `NTKPlan.thinBlockRows` train rows per
     /// rank, when full-size sums fit the budget), else by rows.
     public var gramSplit: NTKGramSplit?
+    /// Fault drill (`ntk --drill-kill-after-chunk K`): rank 0 kills its own process (SIGKILL)
+    /// once the checkpoint of chunk K (0-based) is complete, as a node failure would.
+    public var drillKillAfterChunk: Int?
 
     public init(modelDirectory: URL, train: [Example], head: NTKHeadSource) {
         self.modelDirectory = modelDirectory

@@ -7,9 +7,9 @@ import Model
 /// θ = every backbone parameter (head excluded), or the LoRA factors only. The word table's
 /// share of F is exact through the sparse rows of each example's tokens (or the paper's
 /// sampled estimate). Each rank computes the Jacobian rows of a contiguous block of examples
-/// for one parameter chunk at a time; tiles meet in pairs of ranks; rank 0 adds every
-/// chunk's tiles in float64, checkpoints the sums, and finally writes the matrices and
-/// kernel.json with the analysis.
+/// for one parameter chunk at a time and forms its tiles (`NTKPlan.tileLayout(of:)`); rank 0
+/// adds every chunk's tiles into float64 sums (gathered, or reduced when split by slabs),
+/// checkpoints the sums, and finally writes the matrices and kernel.json with the analysis.
 public enum NTKJob {
     /// Runs on every rank of `comm` with the same settings. Rank 0 returns the report (and,
     /// with an output folder, writes pte.npy, fte.npy, ntk.npy, the *_eval files and
@@ -20,10 +20,6 @@ public enum NTKJob {
         case .double: return try NTKRun<Double>(settings: settings, comm: comm).execute()
         }
     }
-
-    /// Environment variable of the resume test: rank 0 kills its own process (SIGKILL) right
-    /// after the checkpoint of this chunk index is complete.
-    public static let killAfterChunkVariable = "LPFT_NTK_TEST_KILL_AFTER_CHUNK"
 }
 
 /// One eNTK computation in scalar type T.
@@ -82,8 +78,9 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         comm.stallContext = "ntk: statistics"
         var mine = timings
         for (i, s) in engine.timings.seconds.enumerated() { mine.seconds[i] += s }
-        let gramRate = engine.gram.seconds > 0 ? engine.gram.flops / engine.gram.seconds / 1e9 : 0
-        let stats = try comm.gatherv(mine.seconds + [ProcessStats.peakResidentMiB(), gramRate, engine.gram.flops])
+        let stats = try comm.gather(NTKRankStatistics(
+            timings: mine.byPhase, peakResidentMiB: ProcessStats.peakResidentMiB(),
+            gramGflops: engine.gram.seconds > 0 ? engine.gram.flops / engine.gram.seconds / 1e9 : 0, gramFlops: engine.gram.flops))
         guard comm.isRoot, let stats, let matrices else { return nil }
 
         var analysis: NTKReport.Analysis? = nil
@@ -98,21 +95,15 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
             files = try timings.time("write") { try Self.write(matrices, trainRows: N * C, evalRows: M * C, to: out) }
         }
         var report = makeReport(setup, plan, analysis: analysis, files: files)
-        let width = NTKTimings.phases.count + 3
         // Rank 0's analysis and writing happened after the gather: take its own values.
-        let byRank = (0..<comm.size).map { r in
-            Dictionary(uniqueKeysWithValues: NTKTimings.phases.enumerated().map { i, phase in
-                (phase, r == 0 && (phase == "analysis" || phase == "write") ? timings.seconds[i] : stats[r * width + i])
-            })
-        }
+        var byRank = stats.map(\.timings)
+        for phase in ["analysis", "write"] { byRank[0][phase] = timings.byPhase[phase] }
         let slowest = Dictionary(uniqueKeysWithValues: NTKTimings.phases.map { phase in
             (phase, byRank.map { $0[phase]! }.max() ?? 0)
         })
         report.run = NTKReport.RunInfo(timings: slowest, timingsByRank: byRank, totalSeconds: ProcessStats.now() - startTime,
-                                       peakRssMib: (0..<comm.size).map { stats[$0 * width + width - 3] },
-                                       gramGflops: (0..<comm.size).map { stats[$0 * width + width - 2] },
-                                       gramFlops: (0..<comm.size).map { stats[$0 * width + width - 1] }.reduce(0, +),
-                                       resumedFromChunk: firstChunk)
+                                       peakRssMib: stats.map(\.peakResidentMiB), gramGflops: stats.map(\.gramGflops),
+                                       gramFlops: stats.map(\.gramFlops).reduce(0, +), resumedFromChunk: firstChunk)
         if let out = settings.outputDirectory {
             let url = out.appendingPathComponent("kernel.json")
             try FileOperations.writeAtomically(report.encoded(), to: url)
@@ -269,17 +260,16 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
                                   trainFeatures: [], evalFeatures: [])
         }
         let firstChunk = Int(try comm.broadcast([Int64(sums?.chunksDone ?? 0)])[0])
-        let killAfter = ProcessInfo.processInfo.environment[NTKJob.killAfterChunkVariable].flatMap { Int($0) }
         for k in firstChunk..<plan.chunkCount {
             comm.stallContext = "ntk: chunk \(k + 1) of \(plan.chunkCount)"
-            let result = try engine.run(chunk: k)
+            var result = try engine.run(chunk: k)
             if k == firstChunk {
                 let trainFeatures = try comm.gatherv(engine.trainFeatures)
                 let evalFeatures = try comm.gatherv(engine.evalFeatures)
                 if comm.isRoot { sums!.trainFeatures = trainFeatures!; sums!.evalFeatures = evalFeatures! }
             }
-            guard comm.isRoot, let result else { continue }
-            try timings.time("gather") { try Self.add(result, plan: plan, to: &sums!) }
+            try timings.time("gather") { try collect(&result.tiles, plan: plan, into: &sums) }
+            guard comm.isRoot else { continue }
             if let words = result.trainWords {
                 timings.time("word_embeddings") {
                     var trainTrain = sums!.trainTrain, evalTrain = sums!.evalTrain
@@ -301,7 +291,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
                 try timings.time("checkpoint") {
                     try store.save(sums!, planDigest: digest, trainRows: trainRows, evalRows: evalRows, hidden: H)
                 }
-                if killAfter == k { kill(getpid(), SIGKILL) }
+                if settings.drillKillAfterChunk == k { kill(getpid(), SIGKILL) }
             }
         }
         return (sums, firstChunk)
@@ -388,34 +378,67 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         return hash
     }
 
-    /// Adds one chunk's tiles (every rank's, in rank order) into the running sums.
-    static func add(_ result: NTKChunkResult, plan: NTKPlan, to sums: inout NTKPartialSums) throws {
-        let trainRows = plan.trainCount * plan.classes
-        var offset = 0
-        for rank in 0..<plan.worldSize {
-            for tile in plan.tiles(of: rank) {
-                guard offset + tile.count <= result.tiles.count else {
+    /// Adds every rank's tiles of one chunk into rank 0's running sums (`sums`, nil elsewhere).
+    /// Split by rows: the tiles are gathered and added rank by rank, each as its
+    /// `plan.tileLayout(of:)` places it. Split by slabs: every rank's tiles are the whole
+    /// matrices, laid out as the sums themselves; rank 0 adds its own, then the other ranks'
+    /// are summed into its sums by one reduce (no rank-0 copy per rank).
+    func collect(_ tiles: inout [Double], plan: NTKPlan, into sums: inout NTKPartialSums?) throws {
+        switch plan.gramSplit {
+        case .rows:
+            let all = try comm.gatherv(tiles)
+            guard let all else { return }
+            var offset = 0
+            for rank in 0..<plan.worldSize {
+                let layout = plan.tileLayout(of: rank)
+                guard offset + layout.count <= all.count else {
                     throw NTKError.mismatchAcrossRanks("the tile layout (rank \(rank) sent fewer values than its plan)")
                 }
-                result.tiles.withUnsafeBufferPointer { source in
-                    let values = source.baseAddress! + offset
-                    let width = tile.columns.count
-                    func addInto(_ target: inout [Double]) {
-                        target.withUnsafeMutableBufferPointer { t in
-                            for (i, row) in tile.rows.enumerated() {
-                                let destination = t.baseAddress! + row * trainRows + tile.columns.lowerBound
-                                let columns = tile.lowerOnly ? (i + 1) : width
-                                for j in 0..<columns { destination[j] += values[i * width + j] }
-                            }
-                        }
-                    }
-                    if tile.matrix == .trainTrain { addInto(&sums.trainTrain) } else { addInto(&sums.evalTrain) }
+                Self.add(all[offset..<(offset + layout.count)], layout: layout, plan: plan, to: &sums!)
+                offset += layout.count
+            }
+            guard offset == all.count else {
+                throw NTKError.mismatchAcrossRanks("the tile layout (\(all.count) values received, \(offset) expected)")
+            }
+        case .slabs:
+            let layout = plan.tileLayout(of: comm.rank)
+            let trainSize = plan.trainCount * plan.classes * plan.trainCount * plan.classes
+            guard tiles.count == layout.count, layout.offsets == [0, trainSize] else {
+                throw NTKError.mismatchAcrossRanks("the tile layout (split by slabs, \(tiles.count) values, \(layout.count) expected)")
+            }
+            // (sums + rank 0's tiles) + rank 1's + …: the same additions, in a fixed order, as
+            // adding every rank's tiles on rank 0.
+            if comm.isRoot {
+                Self.add(tiles[...], layout: layout, plan: plan, to: &sums!)
+                try comm.reduceSum(&sums!.trainTrain)
+                try comm.reduceSum(&sums!.evalTrain)
+            } else {
+                try tiles.withUnsafeMutableBufferPointer { own in
+                    try comm.reduceSum(UnsafeMutableBufferPointer(rebasing: own[..<trainSize]))
+                    try comm.reduceSum(UnsafeMutableBufferPointer(rebasing: own[trainSize...]))
                 }
-                offset += tile.count
             }
         }
-        guard offset == result.tiles.count else {
-            throw NTKError.mismatchAcrossRanks("the tile layout (\(result.tiles.count) values received, \(offset) expected)")
+    }
+
+    /// Adds one rank's tiles (laid out as `layout`) into the running sums.
+    static func add(_ tiles: ArraySlice<Double>, layout: NTKPlan.TileLayout, plan: NTKPlan, to sums: inout NTKPartialSums) {
+        let trainRows = plan.trainCount * plan.classes
+        tiles.withUnsafeBufferPointer { source in
+            for (tile, offset) in zip(layout.tiles, layout.offsets) {
+                let values = source.baseAddress! + offset
+                let width = tile.columns.count
+                func addInto(_ target: inout [Double]) {
+                    target.withUnsafeMutableBufferPointer { t in
+                        for (i, row) in tile.rows.enumerated() {
+                            let destination = t.baseAddress! + row * trainRows + tile.columns.lowerBound
+                            let columns = tile.lowerOnly ? (i + 1) : width
+                            for j in 0..<columns { destination[j] += values[i * width + j] }
+                        }
+                    }
+                }
+                if tile.matrix == .trainTrain { addInto(&sums.trainTrain) } else { addInto(&sums.evalTrain) }
+            }
         }
     }
 
@@ -500,6 +523,16 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
                            comparison: KernelAnalysis.compare(predicted: predicted, observed: observed)),
             trainLoss: loss / Double(n))
     }
+}
+
+/// One rank's statistics, gathered to rank 0 as one value for kernel.json's `run`.
+struct NTKRankStatistics: Codable {
+    /// Seconds per phase (`NTKTimings.phases`).
+    var timings: [String: Double]
+    var peakResidentMiB: Double
+    /// The rank's product flops / its product seconds, in GFLOP/s.
+    var gramGflops: Double
+    var gramFlops: Double
 }
 
 /// Everything a checkpoint's sums depend on.

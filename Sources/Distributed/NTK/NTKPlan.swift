@@ -112,7 +112,9 @@ public struct NTKPlan: Codable, Sendable, Equatable {
         }
         let width = max(1, min(slabWidth ?? 32_768, parameters.count))
         let trainRows = trainCount * classes, evalRows = evalCount * classes
-        // Full-size float64 sums on every rank, and every rank's on rank 0 after each chunk.
+        // Full-size float64 sums on every rank, and on rank 0 its running sums and the reduce's
+        // buffers: counted as P + 1 copies, as when rank 0 gathered every rank's (an upper
+        // bound now; kept so that plans, and the checkpoints they name, stay the same).
         let fullSumBytes = 8 * (worldSize + 1) * (trainRows * trainRows + evalRows * trainRows)
         let split = requested ?? (worldSize > 1 && trainRowsMax < thinBlockRows && fullSumBytes <= memoryBudgetBytes / 8
                                   ? .slabs : .rows)
@@ -181,8 +183,42 @@ public struct NTKPlan: Codable, Sendable, Equatable {
         public var columns: Range<Int>
         /// Diagonal train tile: only its lower triangle is computed.
         public var lowerOnly: Bool
+        /// Split by rows: the rank whose train slabs the tile multiplies with the own rows
+        /// (nil: the own block's tiles, and every tile split by slabs).
+        public var partner: Int? = nil
         public var count: Int { rows.count * columns.count }
     }
+
+    /// Where a rank's tiles sit in the float64 buffer it sends to rank 0 after every chunk:
+    /// tiles[i] at offsets[i], row-major, its column count the leading dimension. The engine
+    /// fills the buffer by it and rank 0 adds the buffer into the kernel matrices by it.
+    public struct TileLayout: Equatable, Sendable {
+        public var tiles: [Tile]
+        public var offsets: [Int]
+        /// Values in the buffer.
+        public var count: Int
+
+        init(_ tiles: [Tile]) {
+            self.tiles = tiles
+            var end = 0
+            offsets = tiles.map { tile in
+                defer { end += tile.count }
+                return end
+            }
+            count = end
+        }
+
+        /// The tile of `matrix` shared with `partner` (nil: the own block's) and its offset.
+        public func place(_ matrix: TileMatrix, partner: Int?) -> (tile: Tile, offset: Int) {
+            guard let i = tiles.firstIndex(where: { $0.matrix == matrix && $0.partner == partner }) else {
+                preconditionFailure("no \(matrix) tile with partner \(partner.map(String.init) ?? "none") in this layout")
+            }
+            return (tiles[i], offsets[i])
+        }
+    }
+
+    /// Rank r's tiles and where they sit in the buffer it sends.
+    public func tileLayout(of rank: Int) -> TileLayout { TileLayout(tiles(of: rank)) }
 
     /// Rank r's train×train rows of the pair tile with `partner` (the tile is the higher
     /// rank's rows × the lower rank's columns; lo takes the first half of the rows).
@@ -193,7 +229,8 @@ public struct NTKPlan: Codable, Sendable, Equatable {
         return rank < partner ? rows.lowerBound..<half : half..<rows.upperBound
     }
 
-    /// The tiles rank r computes, in the order it sends them to rank 0.
+    /// The tiles rank r computes, in the order it sends them to rank 0. Split by slabs they
+    /// are the whole matrices, train×train then eval×train, laid out as the kernel itself.
     public func tiles(of rank: Int) -> [Tile] {
         if gramSplit == .slabs {
             let train = 0..<(trainCount * classes), eval = 0..<(evalCount * classes)
@@ -207,8 +244,9 @@ public struct NTKPlan: Codable, Sendable, Equatable {
             let partner = round[rank]
             guard partner >= 0 else { continue }
             tiles.append(Tile(matrix: .trainTrain, rows: pairTrainRows(rank: rank, partner: partner),
-                              columns: trainRows(of: min(rank, partner)), lowerOnly: false))
-            tiles.append(Tile(matrix: .evalTrain, rows: ownEval, columns: trainRows(of: partner), lowerOnly: false))
+                              columns: trainRows(of: min(rank, partner)), lowerOnly: false, partner: partner))
+            tiles.append(Tile(matrix: .evalTrain, rows: ownEval, columns: trainRows(of: partner), lowerOnly: false,
+                              partner: partner))
         }
         return tiles
     }

@@ -3,13 +3,13 @@ import Model
 extension Trainer {
     /// Replaces the gradients in `range` by their average over the ranks. Only what can be
     /// nonzero travels: everything outside the word-embedding table plus the table rows some
-    /// rank touched (the caller has made `touchedWordRows` the union over ranks, so every
+    /// rank touched (the caller has made `model.touchedRows` the union over ranks, so every
     /// rank sends the same pieces). For MiniLM the table is half of the arena and a batch
     /// touches a few hundred of its 30,522 rows, so this halves the bytes of FT's allreduce.
     /// Large pieces are reduced in place, the small ones (single rows) packed into one buffer.
     func averageGradientsOverRanks(range: Range<Int>) throws {
         let gradients = model.parameters.gradients
-        let pieces = model.gradientRanges(within: range)
+        let pieces = model.touchedRows.gradientRanges(within: range)
         let packLimit = 1 << 16
         for piece in pieces where piece.count >= packLimit {
             try comm.allreduceSum(UnsafeMutableBufferPointer(rebasing: gradients[piece]))

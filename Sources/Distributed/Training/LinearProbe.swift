@@ -65,7 +65,7 @@ func fitLinearProbe(comm: Communicator, model: SequenceClassifier<Float>, split:
     packed = try comm.withStallTimeout(nil) { try comm.broadcast(packed, root: 0) }
     let head = LinearHead(classes: C, dimension: H, weight: Array(packed[0..<(C * H)]),
                           bias: Array(packed[(C * H)..<(C * H + C)]))
-    return (head, LinearProbeInfo(strength: packed[C * H + C], cvAccuracy: packed[C * H + C + 1],
+    return (head, LinearProbeInfo(strength: packed[C * H + C], cv_accuracy: packed[C * H + C + 1],
                                   iterations: Int(packed[C * H + C + 2])))
 }
 

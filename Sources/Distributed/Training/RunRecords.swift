@@ -1,5 +1,8 @@
 import Model
 
+// The records of a run's files (history.jsonl, steps.jsonl, metrics.json): properties are
+// named as their JSON keys, snake_case, so the files read as the code does.
+
 /// One line of history.jsonl (one per epoch of the training stage).
 public struct EpochRecord: Codable, Sendable {
     public var epoch: Int
@@ -30,13 +33,8 @@ public struct StepRecord: Codable, Sendable {
 /// What the linear probe chose.
 public struct LinearProbeInfo: Codable, Sendable {
     public var strength: Double
-    public var cvAccuracy: Double
+    public var cv_accuracy: Double
     public var iterations: Int
-
-    enum CodingKeys: String, CodingKey {
-        case strength, iterations
-        case cvAccuracy = "cv_accuracy"
-    }
 }
 
 /// Metrics of one evaluation set (the CalibrationReport keys plus a few more).

@@ -101,6 +101,14 @@ public final class Trainer {
         validation = EncodedSplit(name: "validation", examples: task.validation, tokenizer: tokenizer, maxLength: maxLength)
         test = EncodedSplit(name: "test", examples: task.test, tokenizer: tokenizer, maxLength: maxLength)
         ood = task.ood.map { EncodedSplit(name: $0.name, examples: $0.examples, tokenizer: tokenizer, maxLength: maxLength) }
+        // Every token against the model once, here, before any forward indexes its tables.
+        for split in [train, validation, test] + ood {
+            do {
+                try TokenBatch.validate(split.encodings, config: model.config)
+            } catch {
+                throw TrainingError.invalidSetting("the \(split.name) split: \(describe(error))")
+            }
+        }
         timing["tokenize"] = Date().timeIntervalSince(tokenizeStart)
     }
 
@@ -135,7 +143,9 @@ public final class Trainer {
     // MARK: Run
 
     /// Runs the method end to end and writes config.json, history.jsonl, steps.jsonl and
-    /// metrics.json (rank 0). Returns the metrics on every rank.
+    /// metrics.json (rank 0). Returns the metrics: complete on rank 0; the evaluation sets and
+    /// the feature change are computed there only, so on the other ranks `eval` is empty and
+    /// `features` zero.
     @discardableResult
     public func run(resume: Bool = false) throws -> RunMetrics {
         let runStart = Date()
@@ -200,7 +210,7 @@ public final class Trainer {
         try saveHead(to: "lp_head.safetensors")
         timing["lp"] = Date().timeIntervalSince(t0)
         progress.log(String(format: "LP: C = %.0e (CV accuracy %.3f), head norm %.3f → %.3f",
-                            info.strength, info.cvAccuracy, state.headNormInit, state.headNormAfterLP!))
+                            info.strength, info.cv_accuracy, state.headNormInit, state.headNormAfterLP!))
     }
 
     /// Writes the classifier head as safetensors {weight [C, H], bias [C]} (rank 0): the format
@@ -261,8 +271,6 @@ public final class Trainer {
         }
         progress.log("\(useLoRA ? "LoRA" : "FT"): \(config.epochs) epoch(s) × \(stepsPerEpoch) step(s), global batch \(config.batchSize) (\(micro) per rank × \(P)), lr \(config.learningRate)")
 
-        var touched = [Int32](repeating: 0, count: model.config.vocabularySize)
-        let gradientRange = range
         for epoch in state.completedEpochs..<config.epochs {
             let epochStart = Date()
             let order = sampler.indices(epoch: epoch)
@@ -283,19 +291,15 @@ public final class Trainer {
                 if P > 1 {
                     let allreduceStart = comm.wallTime()
                     defer { allreduceSeconds = comm.wallTime() - allreduceStart }
-                    if !useLoRA {
-                        for (row, t) in model.touchedWordRows.enumerated() { touched[row] = Int32(t) }
-                        try comm.allreduceMax(&touched)
-                        for (row, t) in touched.enumerated() { model.touchedWordRows[row] = UInt8(t) }
-                    }
-                    try averageGradientsOverRanks(range: gradientRange)
+                    if !useLoRA { try model.touchedRows.formUnion(overRanks: { try comm.allreduceMax(&$0) }) }
+                    try averageGradientsOverRanks(range: range)
                 }
                 let loss = P > 1 ? try comm.allreduceSum(localLoss) / Double(P) : localLoss
                 guard loss.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, step: step) }
-                let ranges = model.gradientRanges(within: range)
+                let ranges = model.touchedRows.gradientRanges(within: range)
                 let gradNorm = clipGradients(model.parameters, ranges: ranges, maxNorm: config.maxGradNorm)
                 let rate = schedule.rate(atStep: globalStep)
-                optimizer.update(model.parameters, learningRate: rate, touchedRows: useLoRA ? nil : model.touchedWordRows)
+                optimizer.update(model.parameters, learningRate: rate, touchedRows: useLoRA ? nil : model.touchedRows)
                 lossSum += loss
                 state.steps.append(StepRecord(epoch: epoch + 1, step: step + 1, global_step: globalStep + 1, loss: loss,
                                               grad_norm: gradNorm, learning_rate: rate,

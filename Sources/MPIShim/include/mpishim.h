@@ -58,6 +58,10 @@ int mpishim_allreduce_sum(void *buffer, int64_t count, int elementType);
 int mpishim_allreduce_max(void *buffer, int64_t count, int elementType);
 int mpishim_allreduce_min(void *buffer, int64_t count, int elementType);
 
+/* Sum over all ranks into root's buffer (in place there); the other ranks' buffers are only
+ * read. For a fixed number of ranks the order of the additions is the same every call. */
+int mpishim_reduce_sum(void *buffer, int64_t count, int elementType, int root);
+
 int mpishim_bcast(void *buffer, int64_t count, int elementType, int root);
 
 /* Gather variable-length blocks to root. counts[r] and displacements[r] (in elements, for

@@ -21,6 +21,11 @@ struct BackboneLayout {
         var norm2Gamma: String, norm2Beta: String
         /// LoRA A and B names, one per target of the LoRA config (empty without LoRA).
         var loraA: [String] = [], loraB: [String] = []
+        /// The tensors that together form the fused (3H, H) q,k,v weight and its (3H) bias, in
+        /// order: query, key, value (BERT, RoBERTa) or the one c_attn tensor (GPT-2). The
+        /// attention reads them as one block starting at qkvWeight / qkvBias, so they must be
+        /// adjacent in the arena (SequenceClassifier checks it once, at construction).
+        var fusedWeights: [String] = [], fusedBiases: [String] = []
     }
 
     /// Backbone tensors then LoRA tensors, in arena order.
@@ -30,6 +35,10 @@ struct BackboneLayout {
     /// embeddings) or ln_f (GPT-2: after the last block).
     var outerNormGamma: String, outerNormBeta: String
     var layers: [Layer] = []
+    /// First tensor of every backbone stage after the word table, in arena order: the dense
+    /// embedding parameters, each block, and (GPT-2) ln_f. Backward runs the stages in reverse
+    /// (SequenceClassifier.backwardThroughStages), and the eNTK chunks its parameters by them.
+    var stageStarts: [String] = []
     /// Prefixes a checkpoint may put before every backbone name (task checkpoints carry them).
     var checkpointPrefixes: [String]
     /// Tensors whose checkpoint layout is the transpose of ours ([in, out], GPT-2's Conv1D).
@@ -94,8 +103,11 @@ struct BackboneLayout {
                 norm1Gamma: p + "attention.output.LayerNorm.weight", norm1Beta: p + "attention.output.LayerNorm.bias",
                 ffnInWeight: p + "intermediate.dense.weight", ffnInBias: p + "intermediate.dense.bias",
                 ffnOutWeight: p + "output.dense.weight", ffnOutBias: p + "output.dense.bias",
-                norm2Gamma: p + "output.LayerNorm.weight", norm2Beta: p + "output.LayerNorm.bias"))
+                norm2Gamma: p + "output.LayerNorm.weight", norm2Beta: p + "output.LayerNorm.bias",
+                fusedWeights: ["query", "key", "value"].map { p + "attention.self.\($0).weight" },
+                fusedBiases: ["query", "key", "value"].map { p + "attention.self.\($0).bias" }))
         }
+        layout.stageStarts = [layout.positionEmbeddings] + layout.layers.map(\.qkvWeight)
         layout.addLoRA(lora, hidden: H) { l, target in "encoder.layer.\(l).attention.self.\(target.rawValue)." }
         return layout
     }
@@ -133,9 +145,11 @@ struct BackboneLayout {
                 norm1Gamma: p + "ln_1.weight", norm1Beta: p + "ln_1.bias",
                 ffnInWeight: p + "mlp.c_fc.weight", ffnInBias: p + "mlp.c_fc.bias",
                 ffnOutWeight: p + "mlp.c_proj.weight", ffnOutBias: p + "mlp.c_proj.bias",
-                norm2Gamma: p + "ln_2.weight", norm2Beta: p + "ln_2.bias"))
+                norm2Gamma: p + "ln_2.weight", norm2Beta: p + "ln_2.bias",
+                fusedWeights: [p + "attn.c_attn.weight"], fusedBiases: [p + "attn.c_attn.bias"]))
         }
         layout.tensors += [(layout.outerNormGamma, [H], .backbone), (layout.outerNormBeta, [H], .backbone)]
+        layout.stageStarts = [layout.positionEmbeddings] + layout.layers.map(\.norm1Gamma) + [layout.outerNormGamma]
         layout.addLoRA(lora, hidden: H) { l, target in "h.\(l).attn.c_attn.\(target.rawValue)." }
         return layout
     }

@@ -1,14 +1,15 @@
 /// A transformer encoder with a linear classification head: f(x) = V·dropout(φ(x)) + b.
 ///
-/// BERT/RoBERTa (post-LayerNorm, bidirectional) with φ(x) = final hidden state of the first
-/// token; GPT-2 (pre-LayerNorm blocks, causal attention, final ln_f; GPT2Block.swift) with
-/// φ(x) = final hidden state of the last real token, as GPT2ForSequenceClassification. Parameters
-/// live in one arena (backbone, then LoRA, then head; `BackboneLayout`) and gradients in its
-/// twin; every layer is a forward/backward pair of free functions (Layers/), called here in
-/// order and in reverse.
+/// BERT/RoBERTa (post-LayerNorm, bidirectional; BERTBlock.swift) with φ(x) = final hidden state
+/// of the first token; GPT-2 (pre-LayerNorm blocks, causal attention, final ln_f;
+/// GPT2Block.swift) with φ(x) = final hidden state of the last real token, as
+/// GPT2ForSequenceClassification. Parameters live in one arena (backbone, then LoRA, then head;
+/// `BackboneLayout`) and gradients in its twin; every layer is a forward/backward pair of free
+/// functions (Layers/). This file holds the orchestration: the embeddings, the loop over the
+/// blocks, the head and the loss, and the one reverse loop that every backward runs.
 ///
-/// Usage per step:  forward(batch, dropoutSeed:) → loss(labels:) → backward().
-/// Backward ACCUMULATES into `parameters.gradients` (zero them between steps).
+/// Usage per step:  zeroGradients() → forward(batch, dropoutSeed:) → loss(labels:) → backward().
+/// Backward ACCUMULATES into `parameters.gradients` and marks `touchedRows`.
 public final class SequenceClassifier<T: ModelScalar> {
     public private(set) var config: EncoderConfig
     public let classes: Int
@@ -34,9 +35,18 @@ public final class SequenceClassifier<T: ModelScalar> {
     var layerOffsets: [LayerOffsets] = []
     let headWeight: Int, headBias: Int
 
-    /// Word-embedding rows (token ids) that received gradient since zeroGradients(); after a
-    /// data-parallel allreduce, set it to the union over ranks.
-    public var touchedWordRows: [UInt8]
+    /// The word-embedding rows that received gradient since zeroGradients(): only they (and
+    /// everything outside the word table) can hold a nonzero gradient.
+    public let touchedRows: TouchedRows
+
+    /// Arena range of every backbone stage, in arena order: [0] the dense embedding parameters
+    /// (after the word table), [l + 1] block l, and for GPT-2 [layers + 1] ln_f. Together they
+    /// cover the backbone minus the word table. Backward runs them top to bottom.
+    public let backboneStageRanges: [Range<Int>]
+    /// What backward has finished with after each stage (`onGradientsReady`): stage 0 the
+    /// embeddings with the word table, a block its tensors and its LoRA factors, ln_f its own.
+    let stageGradientRanges: [[Range<Int>]]
+    let headRange: Range<Int>
 
     /// Activations of the last forward, reused across steps.
     var workspace: Workspace<T>?
@@ -53,10 +63,10 @@ public final class SequenceClassifier<T: ModelScalar> {
         self.config = config
         self.classes = classes
         self.lora = lora
-        touchedWordRows = [UInt8](repeating: 0, count: config.vocabularySize)
+        let H = config.hidden
         let layout = BackboneLayout(config: config, lora: lora)
         let head: [(name: String, shape: [Int], group: ParameterGroup)] = [
-            ("classifier.weight", [classes, config.hidden], .head), ("classifier.bias", [classes], .head),
+            ("classifier.weight", [classes, H], .head), ("classifier.bias", [classes], .head),
         ]
         let store = ParameterStore<T>(layout.tensors + head)
         parameters = store
@@ -68,6 +78,9 @@ public final class SequenceClassifier<T: ModelScalar> {
         outerNormBeta = store.offset(layout.outerNormBeta)
         headWeight = store.offset("classifier.weight")
         headBias = store.offset("classifier.bias")
+        headRange = headWeight..<(headBias + classes)
+        let wordTable = wordEmbeddings..<(wordEmbeddings + config.vocabularySize * H)
+        touchedRows = TouchedRows(table: wordTable, rowLength: H)
         layerOffsets = layout.layers.map { names in
             LayerOffsets(qkvWeight: store.offset(names.qkvWeight), qkvBias: store.offset(names.qkvBias),
                          outWeight: store.offset(names.outWeight), outBias: store.offset(names.outBias),
@@ -76,6 +89,30 @@ public final class SequenceClassifier<T: ModelScalar> {
                          ffnOutWeight: store.offset(names.ffnOutWeight), ffnOutBias: store.offset(names.ffnOutBias),
                          norm2Gamma: store.offset(names.norm2Gamma), norm2Beta: store.offset(names.norm2Beta),
                          loraA: names.loraA.map { store.offset($0) }, loraB: names.loraB.map { store.offset($0) })
+        }
+        // The attention reads q, k, v as one (3H, H) projection at qkvWeight and one (3H) bias
+        // at qkvBias: the tensors forming them must lie adjacent, in order.
+        for names in layout.layers {
+            for (parts, count) in [(names.fusedWeights, 3 * H * H), (names.fusedBiases, 3 * H)] {
+                let start = store.offset(parts[0])
+                let end = parts.reduce(start) { end, part in
+                    precondition(store.offset(part) == end, "\(part) does not follow \(parts[0]) in the arena: q, k, v are read fused")
+                    return end + store.entry(part)!.count
+                }
+                precondition(end - start == count, "the fused q, k, v tensors from \(parts[0]) hold \(end - start) values, not \(count)")
+            }
+        }
+        let starts = layout.stageStarts.map { store.offset($0) }
+        precondition(starts.first == wordTable.upperBound, "the dense backbone must start after the word table")
+        let end = store.range(of: [.backbone]).upperBound
+        let stages = starts.indices.map { s in starts[s]..<(s + 1 < starts.count ? starts[s + 1] : end) }
+        backboneStageRanges = stages
+        stageGradientRanges = stages.indices.map { s in
+            if s == 0 { return [wordTable.lowerBound..<stages[0].upperBound] }
+            let loraNames = s <= layout.layers.count ? layout.layers[s - 1].loraA + layout.layers[s - 1].loraB : []
+            guard !loraNames.isEmpty else { return [stages[s]] }
+            let loraEntries = loraNames.map { store.entry($0)! }
+            return [stages[s], loraEntries.map(\.offset).min()!..<loraEntries.map { $0.range.upperBound }.max()!]
         }
     }
 
@@ -114,7 +151,7 @@ public final class SequenceClassifier<T: ModelScalar> {
 
     /// Runs the encoder and the head. `dropoutSeed` nil = eval mode (no dropout). With
     /// `allTokens`, every token's final hidden state is computed (for mean pooling); otherwise
-    /// the last layer computes only the feature token of each example (exactly the same φ).
+    /// the last block computes only the feature token of each example (exactly the same φ).
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func forward(_ batch: TokenBatch, dropoutSeed: UInt64? = nil, allTokens: Bool = false) {
@@ -128,16 +165,30 @@ public final class SequenceClassifier<T: ModelScalar> {
         lastDropoutSeed = dropoutSeed
         lastPruned = !allTokens
         let training = dropoutSeed != nil
-        // Independent dropout streams per site: 0 embeddings, 1 + l layer l, 10 000 the head.
+        // Independent dropout streams per site: 0 embeddings, 1 + l block l, 10 000 the head.
         func siteSeed(_ site: Int) -> UInt64 {
             var g = RandomGenerator(seed: dropoutSeed ?? 0, stream: UInt64(site))
             return g.next()
         }
-        if config.family == .gpt2 {
-            gpt2Forward(batch, ws: ws, training: training, siteSeed: siteSeed)
-        } else {
-            encoderForward(batch, ws: ws, training: training, siteSeed: siteSeed)
-        }
+        batch.ids.withUnsafeBufferPointer { ids in
+        batch.typeIds.withUnsafeBufferPointer { types in
+        batch.positionIds.withUnsafeBufferPointer { positions in
+        batch.lengths.withUnsafeBufferPointer { lengths in
+        batch.featurePositions.withUnsafeBufferPointer { featurePositions in
+            embeddingsForward(ids: ids.baseAddress!, types: types.baseAddress!, positions: positions.baseAddress!,
+                              ws: ws, training: training, seed: siteSeed(0))
+            for l in 0..<config.layers {
+                let queryPositions = lastPruned && l == config.layers - 1 ? featurePositions.baseAddress! : nil
+                if config.family == .gpt2 {
+                    gpt2BlockForward(l, ws: ws, lengths: lengths.baseAddress!, queryPositions: queryPositions,
+                                     training: training, seed: siteSeed(1 + l))
+                } else {
+                    bertBlockForward(l, ws: ws, lengths: lengths.baseAddress!, queryPositions: queryPositions,
+                                     training: training, seed: siteSeed(1 + l))
+                }
+            }
+        }}}}}
+        if config.family == .gpt2 { gpt2FinalNormForward(ws: ws) }
         // Features φ: the feature token's final hidden state (compact rows when pruned).
         for b in 0..<B {
             let row = lastPruned ? b : b * T_ + Int(batch.featurePositions[b])
@@ -146,76 +197,22 @@ public final class SequenceClassifier<T: ModelScalar> {
         headForward(training: training, seed: siteSeed(10_000))
     }
 
-    /// BERT / RoBERTa: embeddings → LayerNorm → dropout → post-LN layers into ws.output.
-    private func encoderForward(_ batch: TokenBatch, ws: Workspace<T>, training: Bool, siteSeed: (Int) -> UInt64) {
+    /// Embeddings into hidden[0] (N, H): word + position (+ type) rows, then (BERT, RoBERTa)
+    /// LayerNorm, then dropout.
+    private func embeddingsForward(ids: UnsafePointer<Int32>, types: UnsafePointer<Int32>, positions: UnsafePointer<Int32>,
+                                   ws: Workspace<T>, training: Bool, seed: UInt64) {
         let N = ws.batch * ws.seqLen, H = config.hidden
-        let hiddenScale = T(1 / (1 - config.hiddenDropout))
-        batch.ids.withUnsafeBufferPointer { ids in
-        batch.typeIds.withUnsafeBufferPointer { types in
-        batch.positionIds.withUnsafeBufferPointer { positions in
-        batch.lengths.withUnsafeBufferPointer { lengths in
-        batch.featurePositions.withUnsafeBufferPointer { featurePositions in
-            // Embeddings → LayerNorm → dropout.
-            embeddingForward(ws.embeddingSum, ids: ids.baseAddress!, positions: positions.baseAddress!,
-                             types: types.baseAddress!, word: value(wordEmbeddings),
-                             position: value(positionEmbeddings), type: typeEmbeddings.map { value($0) },
-                             n: N, dim: H)
-            layerNormForward(ws.hidden[0], mean: ws.embeddingMean, rstd: ws.embeddingRstd, ws.embeddingSum,
-                             gamma: value(outerNormGamma), beta: value(outerNormBeta),
-                             n: N, dim: H, eps: config.layerNormEps)
-            if training && config.embeddingDropout > 0 {
-                dropoutMask(ws.embeddingMask, rows: N, dim: H, p: config.embeddingDropout, seed: siteSeed(0))
-                applyDropout(ws.hidden[0], mask: ws.embeddingMask, count: N * H, scale: T(1 / (1 - config.embeddingDropout)))
-            }
-            for l in 0..<config.layers {
-                let pruned = lastPruned && l == config.layers - 1
-                layerForward(l, ws: ws, lengths: lengths.baseAddress!,
-                             queryPositions: pruned ? featurePositions.baseAddress! : nil,
-                             training: training, seed: siteSeed(1 + l),
-                             hiddenScale: hiddenScale)
-            }
-        }}}}}
-    }
-
-    /// One encoder layer: X = hidden[l] (N, H) → hidden[l+1] ((N or B), H).
-    private func layerForward(_ l: Int, ws: Workspace<T>, lengths: UnsafePointer<Int32>,
-                              queryPositions: UnsafePointer<Int32>?, training: Bool, seed: UInt64,
-                              hiddenScale: T) {
-        let o = layerOffsets[l], a = ws.layers[l]
-        let T_ = ws.seqLen, H = config.hidden
-        let rows = queryPositions == nil ? ws.batch * T_ : ws.batch
-        let x = ws.hidden[l]
-        // Attention → dropout → + residual → LayerNorm.
-        attentionSublayerForward(o, a, ws: ws, input: x, rows: rows, lengths: lengths, queryPositions: queryPositions,
-                                 causal: false, training: training, seed: seed)
-        let hiddenDrop = training && config.hiddenDropout > 0
-        if hiddenDrop {
-            dropoutMask(a.mask1, rows: rows, dim: H, p: config.hiddenDropout, seed: seed &+ 2)
-            applyDropout(a.residual1, mask: a.mask1, count: rows * H, scale: hiddenScale)
+        let normed = config.family != .gpt2
+        embeddingForward(normed ? ws.embeddingSum : ws.hidden[0], ids: ids, positions: positions, types: types,
+                         word: value(wordEmbeddings), position: value(positionEmbeddings),
+                         type: typeEmbeddings.map { value($0) }, n: N, dim: H)
+        if normed {
+            normForward(ws.hidden[0], mean: ws.embeddingMean, rstd: ws.embeddingRstd, ws.embeddingSum,
+                        gamma: outerNormGamma, beta: outerNormBeta, rows: N)
         }
-        addResidual(a.residual1, x, rows: rows, dim: H, seqLen: T_, queryPositions: queryPositions)
-        layerNormForward(a.normed1, mean: a.mean1, rstd: a.rstd1, a.residual1, gamma: value(o.norm1Gamma),
-                         beta: value(o.norm1Beta), n: rows, dim: H, eps: config.layerNormEps)
-        // Feed-forward: GELU(h1·W1ᵀ + b1)·W2ᵀ + b2 → dropout → + h1 → LayerNorm.
-        feedForwardForward(o, a, input: a.normed1, output: a.residual2, rows: rows)
-        if hiddenDrop {
-            dropoutMask(a.mask2, rows: rows, dim: H, p: config.hiddenDropout, seed: seed &+ 3)
-            applyDropout(a.residual2, mask: a.mask2, count: rows * H, scale: hiddenScale)
-        }
-        addResidual(a.residual2, a.normed1, rows: rows, dim: H, seqLen: T_, queryPositions: nil)
-        layerNormForward(ws.hidden[l + 1], mean: a.mean2, rstd: a.rstd2, a.residual2, gamma: value(o.norm2Gamma),
-                         beta: value(o.norm2Beta), n: rows, dim: H, eps: config.layerNormEps)
-    }
-
-    /// y[r] += x[row(r)], where row(r) = r, or b·T + queryPositions[b] for compact rows r = b.
-    func addResidual(_ y: UnsafeMutablePointer<T>, _ x: UnsafePointer<T>, rows: Int, dim: Int,
-                             seqLen: Int, queryPositions: UnsafePointer<Int32>?) {
-        Parallel.forRanges(rows, grain: max(1, 16384 / dim)) { range in
-            for r in range {
-                let src = x + (queryPositions.map { r * seqLen + Int($0[r]) } ?? r) * dim
-                let dst = y + r * dim
-                for j in 0..<dim { dst[j] += src[j] }
-            }
+        if training && config.embeddingDropout > 0 {
+            dropoutMask(ws.embeddingMask, rows: N, dim: H, p: config.embeddingDropout, seed: seed)
+            applyDropout(ws.hidden[0], mask: ws.embeddingMask, count: N * H, scale: T(1 / (1 - config.embeddingDropout)))
         }
     }
 
@@ -266,9 +263,14 @@ public final class SequenceClassifier<T: ModelScalar> {
     // MARK: Backward
 
     /// Backpropagates the gradient stored by loss(labels:) into the parameter gradients.
+    ///
+    /// - onGradientsReady: called as backward finishes with parameters, top to bottom — the head,
+    ///   then every stage of `backboneStageRanges` that runs — with the arena ranges whose
+    ///   gradients are final from then on (a data-parallel caller can start reducing them while
+    ///   the stages below run). Together the calls cover every gradient backward wrote.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func backward() {
+    public func backward(onGradientsReady: ((_ finished: [Range<Int>]) -> Void)? = nil) {
         let ws = workspace!
         let B = ws.batch, H = config.hidden
         // Head: logits = φ_drop·Vᵀ + b.
@@ -279,8 +281,9 @@ public final class SequenceClassifier<T: ModelScalar> {
         if lastDropoutSeed != nil && config.hiddenDropout > 0 {
             applyDropout(ws.featureGradient, mask: ws.featureMask, count: B * H, scale: T(1 / (1 - config.hiddenDropout)))
         }
+        onGradientsReady?([headRange])
         if trainBackbone || (lora != nil && trainLoRA) {
-            backward(featureGradient: ws.featureGradient)
+            backward(featureGradient: ws.featureGradient, onGradientsReady: onGradientsReady)
         }
     }
 
@@ -289,53 +292,114 @@ public final class SequenceClassifier<T: ModelScalar> {
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func backward(featureGradient: UnsafePointer<T>) {
-        if config.family == .gpt2 {
-            gpt2Backward(featureGradient: featureGradient)
-            return
-        }
+        backward(featureGradient: featureGradient, onGradientsReady: nil)
+    }
+
+    /// backward(featureGradient:) reporting finished stages as backward() describes.
+    func backward(featureGradient: UnsafePointer<T>, onGradientsReady: (([Range<Int>]) -> Void)?) {
         let ws = workspace!, batch = lastBatch!
         let B = ws.batch, T_ = ws.seqLen, H = config.hidden
-        let N = B * T_
-        let training = lastDropoutSeed != nil
-        let hiddenScale = T(1 / (1 - config.hiddenDropout))
-        // Gradient w.r.t. the last layer's output rows.
-        let outRows = lastPruned ? B : N
-        ws.gradOut.update(repeating: 0, count: outRows * H)
+        // dφ into the feature rows of the top stage's output gradient (compact rows when pruned).
+        let top = backboneStageRanges.count - 1
+        ws.gradOut.update(repeating: 0, count: stageOutputRows(top) * H)
         for b in 0..<B {
             let row = lastPruned ? b : b * T_ + Int(batch.featurePositions[b])
             let dst = ws.gradOut + row * H, src = featureGradient + b * H
             for j in 0..<H { dst[j] += src[j] }
         }
-        // The lowest layer whose input gradient matters: embeddings train with the backbone;
-        // with LoRA only, layer 0's LoRA needs dX of layer 0 computed internally but not below.
-        let needEmbeddingGradient = trainBackbone
+        // With the backbone frozen (LoRA), block 0's LoRA gradient comes from its dqkv: nothing
+        // below it is needed.
+        backwardThroughStages(top: top, bottom: trainBackbone ? 0 : 1, saveStage: nil, save: nil,
+                              wordTable: !skipWordEmbeddingGradient, onGradientsReady: onGradientsReady)
+    }
+
+    /// Backpropagates through stages `top` down to `bottom` (top ≥ bottom ≥ 0) of the last
+    /// eval-mode forward, ACCUMULATING the gradients of those stages' parameters (and, for
+    /// stage 0, the position/type tables and `embeddingGradient`; the word table is skipped):
+    /// the eNTK's per-chunk backward (stages in `backboneStageRanges`).
+    ///
+    /// - startGradient: dL/d(output of stage top), `stageOutputRows(top)` × H. For the top
+    ///   stage this is dφ (B, H) of a pruned forward — the same input as `backward(featureGradient:)`.
+    /// - saveStage, save: when set (bottom − 1 ≤ saveStage ≤ top), dL/d(output of saveStage) is
+    ///   copied into `save` (`stageOutputRows(saveStage)` × H) — the start of the next chunk.
+    ///
+    /// Stages top…bottom together give exactly the gradients `backward(featureGradient:)`
+    /// computes for their parameters. Needs trainBackbone and eval mode (no dropout).
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func backwardStages(startGradient: UnsafePointer<T>, top: Int, bottom: Int,
+                               saveStage: Int? = nil, save: UnsafeMutablePointer<T>? = nil) {
+        precondition(lastDropoutSeed == nil, "backwardStages needs an eval-mode forward (dropoutSeed nil)")
+        precondition(trainBackbone, "backwardStages computes backbone gradients; set trainBackbone")
+        precondition(0 <= bottom && bottom <= top && top < backboneStageRanges.count,
+                     "stages must satisfy 0 ≤ bottom ≤ top < backboneStageRanges.count")
+        precondition(saveStage.map { $0 >= bottom - 1 && $0 <= top && $0 >= 0 } ?? true, "saveStage outside bottom − 1…top")
+        workspace!.gradOut.update(from: startGradient, count: stageOutputRows(top) * config.hidden)
+        backwardThroughStages(top: top, bottom: bottom, saveStage: saveStage, save: save, wordTable: false, onGradientsReady: nil)
+    }
+
+    /// The one reverse loop. On entry ws.gradOut holds dL/d(output of stage `top`); stages
+    /// top…max(bottom, 1) run block by block (GPT-2's ln_f first), then stage 0 (the
+    /// embeddings, into the word table when `wordTable`) when bottom = 0. The input gradient of
+    /// a stage is computed only when a stage below runs or it is saved (see backwardStages).
+    func backwardThroughStages(top: Int, bottom: Int, saveStage: Int?, save: UnsafeMutablePointer<T>?,
+                               wordTable: Bool, onGradientsReady: (([Range<Int>]) -> Void)?) {
+        let ws = workspace!, batch = lastBatch!
+        let H = config.hidden
+        let training = lastDropoutSeed != nil
         batch.lengths.withUnsafeBufferPointer { lengths in
         batch.featurePositions.withUnsafeBufferPointer { featurePositions in
-            for l in stride(from: config.layers - 1, through: 0, by: -1) {
-                let pruned = lastPruned && l == config.layers - 1
-                let needInputGradient = l > 0 || needEmbeddingGradient
-                layerBackward(l, ws: ws, lengths: lengths.baseAddress!,
-                              queryPositions: pruned ? featurePositions.baseAddress! : nil,
-                              training: training, hiddenScale: hiddenScale,
-                              needInputGradient: needInputGradient)
-                swap(&ws.gradOut, &ws.gradIn)  // this layer's input gradient is the next one's output gradient
+            for stage in stride(from: top, through: max(bottom, 1), by: -1) {
+                if stage == saveStage, let save { save.update(from: ws.gradOut, count: stageOutputRows(stage) * H) }
+                let needInputGradient = stage - 1 >= bottom || saveStage == stage - 1
+                if stage > config.layers {
+                    gpt2FinalNormBackward(ws: ws, needInputGradient: needInputGradient)
+                } else {
+                    let l = stage - 1
+                    let queryPositions = lastPruned && l == config.layers - 1 ? featurePositions.baseAddress! : nil
+                    if config.family == .gpt2 {
+                        gpt2BlockBackward(l, ws: ws, lengths: lengths.baseAddress!, queryPositions: queryPositions,
+                                          training: training, needInputGradient: needInputGradient)
+                    } else {
+                        bertBlockBackward(l, ws: ws, lengths: lengths.baseAddress!, queryPositions: queryPositions,
+                                          training: training, needInputGradient: needInputGradient)
+                    }
+                }
+                swap(&ws.gradOut, &ws.gradIn)  // this stage's input gradient is the next one's output gradient
+                onGradientsReady?(stageGradientRanges[stage])
             }
         }}
-        guard needEmbeddingGradient else { return }
-        // Embeddings: dropout → LayerNorm → scatter into the tables.
+        // ws.gradOut now holds dL/dhidden[reached]: the input gradient of the lowest stage run
+        // (or the start gradient when only stage 0 runs).
+        let reached = bottom == 0 ? 0 : bottom - 1
+        if saveStage == reached, let save { save.update(from: ws.gradOut, count: stageOutputRows(reached) * H) }
+        guard bottom == 0 else { return }
+        embeddingsBackward(ws: ws, batch: batch, training: training, wordTable: wordTable)
+        onGradientsReady?(stageGradientRanges[0])
+    }
+
+    /// Backward of embeddingsForward: ws.gradOut = dL/dhidden[0] (N, H) → dropout → (BERT,
+    /// RoBERTa) LayerNorm → ws.embeddingGradient = dL/d(embedding sum) → the position and type
+    /// tables and, with `wordTable`, the word table.
+    private func embeddingsBackward(ws: Workspace<T>, batch: TokenBatch, training: Bool, wordTable: Bool) {
+        let N = ws.batch * ws.seqLen, H = config.hidden
         if training && config.embeddingDropout > 0 {
             applyDropout(ws.gradOut, mask: ws.embeddingMask, count: N * H, scale: T(1 / (1 - config.embeddingDropout)))
         }
-        ws.embeddingGradient.update(repeating: 0, count: N * H)
-        layerNormBackward(dx: ws.embeddingGradient, dgamma: grad(outerNormGamma), dbeta: grad(outerNormBeta),
-                          dout: ws.gradOut, x: ws.embeddingSum, mean: ws.embeddingMean, rstd: ws.embeddingRstd,
-                          gamma: value(outerNormGamma), n: N, dim: H)
-        scatterEmbeddingGradient(batch, ws: ws)
+        if config.family == .gpt2 {
+            ws.embeddingGradient.update(from: ws.gradOut, count: N * H)
+        } else {
+            ws.embeddingGradient.update(repeating: 0, count: N * H)
+            normBackward(dx: ws.embeddingGradient, dout: ws.gradOut, x: ws.embeddingSum, mean: ws.embeddingMean,
+                         rstd: ws.embeddingRstd, gamma: outerNormGamma, beta: outerNormBeta, rows: N)
+        }
+        scatterEmbeddingGradient(batch, ws: ws, wordTable: wordTable)
     }
 
     /// Adds ws.embeddingGradient (dL/d(embedding sum), (B·T, H)) of the real tokens into the
-    /// word, position and type tables' gradients and marks the touched word rows.
-    func scatterEmbeddingGradient(_ batch: TokenBatch, ws: Workspace<T>) {
+    /// position and type tables' gradients and, with `wordTable`, the word table's, marking
+    /// the touched rows.
+    func scatterEmbeddingGradient(_ batch: TokenBatch, ws: Workspace<T>, wordTable: Bool) {
         let B = ws.batch, T_ = ws.seqLen
         var realRows: [Int] = []
         realRows.reserveCapacity(B * T_)
@@ -343,56 +407,45 @@ public final class SequenceClassifier<T: ModelScalar> {
         batch.ids.withUnsafeBufferPointer { ids in
         batch.positionIds.withUnsafeBufferPointer { positions in
         batch.typeIds.withUnsafeBufferPointer { types in
-            embeddingBackward(dword: skipWordEmbeddingGradient ? nil : grad(wordEmbeddings),
+            embeddingBackward(dword: wordTable ? grad(wordEmbeddings) : nil,
                               dposition: grad(positionEmbeddings), dtype: typeEmbeddings.map { grad($0) },
                               dout: ws.embeddingGradient, ids: ids.baseAddress!, positions: positions.baseAddress!,
                               types: types.baseAddress!, rows: realRows, dim: config.hidden)
-            if !skipWordEmbeddingGradient { for r in realRows { touchedWordRows[Int(ids[r])] = 1 } }
+            if wordTable { for r in realRows { touchedRows.mark(Int(ids[r])) } }
         }}}
     }
 
-    // MARK: Sparse word-embedding gradient
-
-    /// Arena range of the word-embedding table and its row length: only rows of tokens seen in
-    /// a batch get gradient, so zeroing, clipping and AdamW skip the others exactly.
-    public var wordEmbeddingTable: (range: Range<Int>, rowLength: Int) {
-        (wordEmbeddings..<(wordEmbeddings + config.vocabularySize * config.hidden), config.hidden)
+    /// Rows of the gradient w.r.t. the output of `stage` after the last forward: the stages
+    /// above the last block's input (the pruned block's output, GPT-2's ln_f) have one row per
+    /// example (the feature token) when the forward was pruned, the others B·T.
+    public func stageOutputRows(_ stage: Int) -> Int {
+        let ws = workspace!
+        return stage >= config.layers && lastPruned ? ws.batch : ws.batch * ws.seqLen
     }
 
-    /// Zeroes every gradient. Word-embedding rows no backward touched since the last call are
-    /// already zero and are skipped (the table is half of MiniLM's parameters).
+    /// The stage holding arena offset `offset` of the backbone (word table excluded).
+    public func backboneStage(containing offset: Int) -> Int? {
+        backboneStageRanges.firstIndex { $0.contains(offset) }
+    }
+
+    // MARK: Gradients
+
+    /// Arena range of the word-embedding table and its row length (`touchedRows`' table).
+    public var wordEmbeddingTable: (range: Range<Int>, rowLength: Int) { (touchedRows.table, touchedRows.rowLength) }
+
+    /// Zeroes every gradient and forgets the touched rows. Word-embedding rows no backward
+    /// touched since the last call are already zero and are skipped (the table is half of
+    /// MiniLM's parameters).
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func zeroGradients() {
-        let table = wordEmbeddingTable.range, H = config.hidden
         let g = parameters.gradients.baseAddress!
-        Parallel.forRanges(table.lowerBound, grain: 1 << 16) { r in (g + r.lowerBound).update(repeating: 0, count: r.count) }
-        Parallel.forRanges(parameters.count - table.upperBound, grain: 1 << 16) { r in
-            (g + table.upperBound + r.lowerBound).update(repeating: 0, count: r.count)
+        for piece in touchedRows.gradientRanges(within: 0..<parameters.count) {
+            Parallel.forRanges(piece.count, grain: 1 << 16) { r in
+                (g + piece.lowerBound + r.lowerBound).update(repeating: 0, count: r.count)
+            }
         }
-        for row in 0..<config.vocabularySize where touchedWordRows[row] != 0 {
-            (g + table.lowerBound + row * H).update(repeating: 0, count: H)
-            touchedWordRows[row] = 0
-        }
-    }
-
-    /// Parts of `range` that can hold a nonzero gradient now: everything outside the word
-    /// table plus its touched rows (consecutive rows merged).
-    public func gradientRanges(within range: Range<Int>) -> [Range<Int>] {
-        let (table, H) = wordEmbeddingTable
-        guard range.overlaps(table) else { return [range] }
-        var result: [Range<Int>] = []
-        if range.lowerBound < table.lowerBound { result.append(range.lowerBound..<table.lowerBound) }
-        var row = 0
-        while row < config.vocabularySize {
-            guard touchedWordRows[row] != 0 else { row += 1; continue }
-            let start = row
-            while row < config.vocabularySize && touchedWordRows[row] != 0 { row += 1 }
-            let r = (table.lowerBound + start * H)..<(table.lowerBound + row * H)
-            result.append(r.clamped(to: range))
-        }
-        if range.upperBound > table.upperBound { result.append(table.upperBound..<range.upperBound) }
-        return result.filter { !$0.isEmpty }
+        touchedRows.removeAll()
     }
 
     /// When set, backward leaves the word-embedding gradient alone (the eNTK computes that
@@ -404,40 +457,7 @@ public final class SequenceClassifier<T: ModelScalar> {
     public var embeddingGradient: UnsafeBufferPointer<T> {
         UnsafeBufferPointer(start: workspace!.embeddingGradient, count: workspace!.batch * workspace!.seqLen * config.hidden)
     }
-
-    /// Backward of one layer: ws.gradOut (rows of hidden[l+1]) → ws.gradIn (N, H) = dL/dhidden[l].
-    func layerBackward(_ l: Int, ws: Workspace<T>, lengths: UnsafePointer<Int32>,
-                       queryPositions: UnsafePointer<Int32>?, training: Bool,
-                       hiddenScale: T, needInputGradient: Bool) {
-        let o = layerOffsets[l], a = ws.layers[l]
-        let H = config.hidden
-        let rows = queryPositions == nil ? ws.batch * ws.seqLen : ws.batch
-        let x = ws.hidden[l]
-        let bb = trainBackbone
-        let hiddenDrop = training && config.hiddenDropout > 0
-        // LayerNorm 2 → residual (to h1) and dropout → feed-forward.
-        let dRes = ws.gradResidual
-        dRes.update(repeating: 0, count: rows * H)
-        layerNormBackward(dx: dRes, dgamma: bb ? grad(o.norm2Gamma) : nil, dbeta: bb ? grad(o.norm2Beta) : nil,
-                          dout: ws.gradOut, x: a.residual2, mean: a.mean2, rstd: a.rstd2,
-                          gamma: value(o.norm2Gamma), n: rows, dim: H)
-        let dNormed1 = ws.gradNormed
-        dNormed1.update(from: dRes, count: rows * H)
-        if hiddenDrop { applyDropout(dRes, mask: a.mask2, count: rows * H, scale: hiddenScale) }
-        feedForwardBackward(o, a, ws: ws, dy: dRes, input: a.normed1, dInput: dNormed1, rows: rows)
-        // LayerNorm 1 → residual (to x) and dropout → attention.
-        dRes.update(repeating: 0, count: rows * H)
-        layerNormBackward(dx: dRes, dgamma: bb ? grad(o.norm1Gamma) : nil, dbeta: bb ? grad(o.norm1Beta) : nil,
-                          dout: dNormed1, x: a.residual1, mean: a.mean1, rstd: a.rstd1,
-                          gamma: value(o.norm1Gamma), n: rows, dim: H)
-        let dx = ws.gradIn
-        if needInputGradient { residualGradient(into: dx, from: dRes, rows: rows, ws: ws, queryPositions: queryPositions) }
-        if hiddenDrop { applyDropout(dRes, mask: a.mask1, count: rows * H, scale: hiddenScale) }
-        attentionSublayerBackward(o, a, ws: ws, dy: dRes, input: x, dInput: needInputGradient ? dx : nil, rows: rows,
-                                  lengths: lengths, queryPositions: queryPositions, causal: false, training: training)
-    }
 }
-
 
 extension SequenceClassifier {
     /// Floating-point operations of one forward (and, with `training`, forward + backward) on a

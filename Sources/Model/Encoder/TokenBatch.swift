@@ -38,8 +38,21 @@ public struct TokenBatch: Sendable {
 
     /// Checks ids against the configuration (a wrong vocabulary would index out of the tables).
     public func validate(_ config: EncoderConfig) throws {
-        if seqLen > config.maxSequenceLength {
-            throw ModelError.invalidInput("a sequence of \(seqLen) tokens exceeds the model's \(config.maxSequenceLength) positions; lower --max-length")
+        try Self.check(length: seqLen, ids: ids, typeIds: typeIds, config: config)
+    }
+
+    /// The same checks on encodings before they are batched (every example of a split at
+    /// once, without building padded batches).
+    public static func validate(_ encodings: [Encoding], config: EncoderConfig) throws {
+        for e in encodings {
+            // Without token types the batch holds zeros, whatever the encoding says.
+            try check(length: e.ids.count, ids: e.ids, typeIds: config.typeVocabularySize > 0 ? e.typeIds : [], config: config)
+        }
+    }
+
+    private static func check(length: Int, ids: [Int32], typeIds: [Int32], config: EncoderConfig) throws {
+        if length > config.maxSequenceLength {
+            throw ModelError.invalidInput("a sequence of \(length) tokens exceeds the model's \(config.maxSequenceLength) positions; lower --max-length")
         }
         for id in ids where id < 0 || Int(id) >= config.vocabularySize {
             throw ModelError.invalidInput("token id \(id) is outside the model's vocabulary of \(config.vocabularySize); does the tokenizer belong to this model?")

@@ -106,37 +106,31 @@ public enum WordEmbeddingKernel {
                 for r in 0..<entries.count { matrix[r * H + h] *= factor }
             }
         }
-        for token in trainGroups.keys.sorted() {
-            let entries = trainGroups[token]!
-            let n = entries.count
-            gather(train, entries, token: token, into: &a)
-            product = [Double](repeating: 0, count: n * n)
-            a.withUnsafeBufferPointer { ap in
-                product.withUnsafeMutableBufferPointer { p in
-                    Double.gemm(.none, .transpose, m: n, n: n, k: H, alpha: 1, a: ap.baseAddress!, lda: H,
-                                b: ap.baseAddress!, ldb: H, beta: 0, c: p.baseAddress!, ldc: n)
-                }
-            }
-            for (i, ei) in entries.enumerated() {
-                let row = Int(train.rows[ei])
-                for (j, ej) in entries.enumerated() { trainGram[row * trainRows + Int(train.rows[ej])] += product[i * n + j] }
-            }
-            guard let eval, let cross, let evalEntries = evalGroups[token] else { continue }
-            let m = evalEntries.count
-            gather(eval, evalEntries, token: token, into: &b)
+        // target[x row i, y row j] += (X·Yᵀ)_ij for gathered X (m × H) and Y (n × H).
+        func addProduct(into target: UnsafeMutablePointer<Double>, _ x: [Double], rows xRows: [Int],
+                        _ y: [Double], rows yRows: [Int]) {
+            let m = xRows.count, n = yRows.count
             product = [Double](repeating: 0, count: m * n)
-            a.withUnsafeBufferPointer { ap in
-                b.withUnsafeBufferPointer { bp in
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeBufferPointer { yp in
                     product.withUnsafeMutableBufferPointer { p in
-                        Double.gemm(.none, .transpose, m: m, n: n, k: H, alpha: 1, a: bp.baseAddress!, lda: H,
-                                    b: ap.baseAddress!, ldb: H, beta: 0, c: p.baseAddress!, ldc: n)
+                        Double.gemm(.none, .transpose, m: m, n: n, k: H, alpha: 1, a: xp.baseAddress!, lda: H,
+                                    b: yp.baseAddress!, ldb: H, beta: 0, c: p.baseAddress!, ldc: n)
                     }
                 }
             }
-            for (i, ei) in evalEntries.enumerated() {
-                let row = Int(eval.rows[ei])
-                for (j, ej) in entries.enumerated() { cross[row * trainRows + Int(train.rows[ej])] += product[i * n + j] }
+            for (i, row) in xRows.enumerated() {
+                for (j, column) in yRows.enumerated() { target[row * trainRows + column] += product[i * n + j] }
             }
+        }
+        for token in trainGroups.keys.sorted() {
+            let entries = trainGroups[token]!
+            let rows = entries.map { Int(train.rows[$0]) }
+            gather(train, entries, token: token, into: &a)
+            addProduct(into: trainGram, a, rows: rows, a, rows: rows)
+            guard let eval, let cross, let evalEntries = evalGroups[token] else { continue }
+            gather(eval, evalEntries, token: token, into: &b)
+            addProduct(into: cross, b, rows: evalEntries.map { Int(eval.rows[$0]) }, a, rows: rows)
         }
     }
 }

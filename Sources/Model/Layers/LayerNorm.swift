@@ -23,28 +23,31 @@ func layerNormForward<T: ModelScalar>(_ out: UnsafeMutablePointer<T>, mean: Unsa
     }
 }
 
-/// Backward of layerNormForward. dx (n, dim) ACCUMULATES; dgamma, dbeta (dim) ACCUMULATE
-/// (pass nil when the norm is frozen). Uses x, mean, rstd from forward.
+/// Backward of layerNormForward. dx (n, dim) ACCUMULATES (pass nil when the input gradient
+/// is not needed); dgamma, dbeta (dim) ACCUMULATE (pass nil when the norm is frozen). Uses x,
+/// mean, rstd from forward.
 ///   x̂ = (x − mean)·rstd;  dx = rstd·(g − mean(g) − x̂·mean(g·x̂)),  g = dout·γ.
-func layerNormBackward<T: ModelScalar>(dx: UnsafeMutablePointer<T>, dgamma: UnsafeMutablePointer<T>?,
+func layerNormBackward<T: ModelScalar>(dx: UnsafeMutablePointer<T>?, dgamma: UnsafeMutablePointer<T>?,
                                        dbeta: UnsafeMutablePointer<T>?, dout: UnsafePointer<T>,
                                        x: UnsafePointer<T>, mean: UnsafePointer<T>, rstd: UnsafePointer<T>,
                                        gamma: UnsafePointer<T>, n: Int, dim: Int) {
     let invDim = 1 / T(dim)
-    Parallel.forRanges(n, grain: max(1, 8192 / dim)) { rows in
-        for i in rows {
-            let xi = x + i * dim, gi = dout + i * dim, dxi = dx + i * dim
-            let m = mean[i], r = rstd[i]
-            var sumG: T = 0, sumGX: T = 0
-            for j in 0..<dim {
-                let g = gi[j] * gamma[j]
-                sumG += g
-                sumGX += g * (xi[j] - m) * r
-            }
-            let meanG = sumG * invDim, meanGX = sumGX * invDim
-            for j in 0..<dim {
-                let xhat = (xi[j] - m) * r
-                dxi[j] += r * (gi[j] * gamma[j] - meanG - xhat * meanGX)
+    if let dx {
+        Parallel.forRanges(n, grain: max(1, 8192 / dim)) { rows in
+            for i in rows {
+                let xi = x + i * dim, gi = dout + i * dim, dxi = dx + i * dim
+                let m = mean[i], r = rstd[i]
+                var sumG: T = 0, sumGX: T = 0
+                for j in 0..<dim {
+                    let g = gi[j] * gamma[j]
+                    sumG += g
+                    sumGX += g * (xi[j] - m) * r
+                }
+                let meanG = sumG * invDim, meanGX = sumGX * invDim
+                for j in 0..<dim {
+                    let xhat = (xi[j] - m) * r
+                    dxi[j] += r * (gi[j] * gamma[j] - meanG - xhat * meanGX)
+                }
             }
         }
     }

@@ -13,13 +13,13 @@ public final class AdamW<T: ModelScalar> {
     /// LayerNorm weights); empty when weightDecay is 0.
     public let decayRanges: [Range<Int>]
     public private(set) var step = 0
-    /// A table (arena range, row length) whose rows only get gradient when their token is in a
-    /// batch (word embeddings). A row whose moments are still zero and whose gradient is zero
-    /// would get an update of exactly zero, so rows never touched are skipped — exact, and it
-    /// halves the optimizer's memory traffic. Rows stay active once touched.
-    public private(set) var sparseTable: (range: Range<Int>, rowLength: Int)?
-    /// Per row of `sparseTable`: 1 once any step gave it a gradient.
-    public private(set) var activeRows: [UInt8] = []
+    /// The rows of a table whose rows only get gradient when their token is in a batch (word
+    /// embeddings) that any step has touched. A row whose moments are still zero and whose
+    /// gradient is zero would get an update of exactly zero, so rows never touched are skipped —
+    /// exact, and it halves the optimizer's memory traffic. Rows stay active once touched.
+    private var active: TouchedRows?
+    /// Per row of the sparse table: 1 once any step gave it a gradient (empty without one).
+    public var activeRows: [UInt8] { active?.flags ?? [] }
     let firstMoment: UnsafeMutableBufferPointer<T>
     let secondMoment: UnsafeMutableBufferPointer<T>
 
@@ -40,8 +40,7 @@ public final class AdamW<T: ModelScalar> {
     public func setSparseTable(range table: Range<Int>, rowLength: Int) {
         precondition(table.clamped(to: range) == table && table.count % rowLength == 0)
         guard weightDecay == 0 || !decayRanges.contains(where: { $0.overlaps(table) }) else { return }
-        sparseTable = (table, rowLength)
-        activeRows = [UInt8](repeating: 0, count: table.count / rowLength)
+        active = TouchedRows(table: table, rowLength: rowLength)
     }
 
     deinit {
@@ -50,9 +49,10 @@ public final class AdamW<T: ModelScalar> {
     }
 
     /// One update with learning rate `lr` of every parameter in `range` from its gradient.
+    /// `touchedRows`: the rows of the sparse table this step's gradient touched (nil: all rows).
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func update(_ parameters: ParameterStore<T>, learningRate lr: Double, touchedRows: [UInt8]? = nil) {
+    public func update(_ parameters: ParameterStore<T>, learningRate lr: Double, touchedRows: TouchedRows? = nil) {
         step += 1
         let b1 = T(beta1), b2 = T(beta2)
         let correction1 = 1 - Foundation.pow(beta1, Double(step))
@@ -71,17 +71,9 @@ public final class AdamW<T: ModelScalar> {
             }
         }
         var dense = [range]
-        if let table = sparseTable, let touchedRows {
-            for (row, t) in touchedRows.enumerated() where t != 0 { activeRows[row] = 1 }
-            dense = [range.lowerBound..<table.range.lowerBound]
-            var row = 0
-            while row < activeRows.count {
-                guard activeRows[row] != 0 else { row += 1; continue }
-                let start = row
-                while row < activeRows.count && activeRows[row] != 0 { row += 1 }
-                dense.append((table.range.lowerBound + start * table.rowLength)..<(table.range.lowerBound + row * table.rowLength))
-            }
-            dense.append(table.range.upperBound..<range.upperBound)
+        if let active, let touchedRows {
+            active.formUnion(touchedRows)
+            dense = active.gradientRanges(within: range)
         }
         for part in dense where !part.isEmpty {
             let offset = part.lowerBound - range.lowerBound
@@ -146,7 +138,7 @@ public final class AdamW<T: ModelScalar> {
         _ = firstMoment.update(fromContentsOf: first)
         _ = secondMoment.update(fromContentsOf: second)
         self.step = step
-        self.activeRows = activeRows
+        active?.restore(activeRows)
     }
 }
 

@@ -72,6 +72,10 @@ struct NTKOptions: ParsableArguments {
     var gramSplit: GramSplitChoice = .auto
     @Flag(help: "Print kernel.json on stdout instead of the table.")
     var json = false
+    /// Fault drill for the resume tests: rank 0 kills itself (SIGKILL) once chunk K's
+    /// checkpoint is complete (K counts from 0), as a node failure would.
+    @Option(parsing: .unconditional, help: .hidden)
+    var drillKillAfterChunk: Int?
 
     func validate() throws {
         try Check.nonEmpty("--out", out, expected: "a folder for the kernel files")
