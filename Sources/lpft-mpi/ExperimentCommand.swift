@@ -49,7 +49,7 @@ struct Experiment: ParsableCommand {
     var maxEval: Int?
     @Option(parsing: .unconditional, help: "Number of seeds (1001, 2002, ...; overrides the protocol's).")
     var seeds: Int?
-    @Option(parsing: .unconditional, help: "Examples of the NTK's train and eval subsets (0 skips the NTK).")
+    @Option(parsing: .unconditional, help: "Training examples of the eNTK at the start of each training stage, and as many test examples (0 skips the NTK).")
     var ntkExamples: Int?
     @Option(parsing: .unconditional, help: "Global batch size.")
     var batchSize = 16
@@ -57,12 +57,18 @@ struct Experiment: ParsableCommand {
     func validate() throws {
         try Check.integer("--ranks", ranks, in: 1...1024)
         if let seeds { try Check.integer("--seeds", seeds, in: 1...Defaults.full.seeds.count) }
-        if let ntkExamples { try Check.integer("--ntk-examples", ntkExamples, in: 0...TrainingConfig.Limits.examples, hint: "0 skips the NTK") }
+        if let ntkExamples, ntkExamples != 0 { try Check.integer("--ntk-examples", ntkExamples, in: 2...10_000, hint: "0 skips the NTK") }
         try Check.nonEmpty("--out", out, expected: "a folder for the experiment")
         // Every run's train flags are checked when the grid is planned (validateTrainArguments).
     }
 
-    /// The grid of this experiment: one task, the methods, the seeds; LP has no epochs.
+    /// Learning rates per method, chosen on sentiment-ood's validation set from three values
+    /// each (examples/grids/lr-selection.yaml; docs/results.md).
+    static let learningRates: [TrainingMethod: Double] = [.ft: 5e-5, .lpFT: 1e-4, .lora: 1e-3, .lpLoRA: 1e-3]
+
+    /// The grid of this experiment: one task, the methods, the seeds; each method's learning
+    /// rate; the eNTK at the start of every training stage (`train --ntk-at-start`); LP has no
+    /// epochs and no training stage.
     func grid() -> SweepGrid {
         let protocolDefaults = full ? Defaults.full : Defaults.quick
         var parameters: [String: [FlagValue]] = [
@@ -71,10 +77,16 @@ struct Experiment: ParsableCommand {
         ]
         if let n = maxTrain ?? protocolDefaults.maxTrain { parameters["max-train"] = [.integer(n)] }
         if let n = maxEval ?? protocolDefaults.maxEval { parameters["max-eval"] = [.integer(n)] }
+        let kernelExamples = ntkExamples ?? protocolDefaults.ntkExamples
+        if kernelExamples > 0 {
+            parameters["ntk-at-start"] = [.toggle(true)]
+            parameters["ntk-subset"] = [.integer(kernelExamples)]
+        }
+        var overrides: [TrainingMethod: [String: [FlagValue]?]] = [.lp: ["epochs": nil, "ntk-at-start": nil, "ntk-subset": nil]]
+        for (method, rate) in Self.learningRates { overrides[method] = ["lr": [.number(rate)]] }
         let seedList = Array(Defaults.full.seeds.prefix(seeds ?? protocolDefaults.seeds.count))
-        return SweepGrid(name: "experiment", tasks: [.builtin(task.rawValue)],
-                         methods: methods.methods,
-                         seeds: seedList, parameters: parameters, overrides: [.lp: ["epochs": nil]])
+        return SweepGrid(name: "experiment", tasks: [.builtin(task.rawValue)], methods: methods.methods,
+                         seeds: seedList, parameters: parameters, overrides: overrides)
     }
 
     func run() throws {
@@ -96,13 +108,6 @@ struct Experiment: ParsableCommand {
             throw ExitCode(1)
         }
 
-        let ntkCount = ntkExamples ?? (full ? Defaults.full : Defaults.quick).ntkExamples
-        if ntkCount > 0 {
-            let ntkStart = Date()
-            let note = try runNTKStep(runs: runs, sweep: sweep, examples: ntkCount, runner: runner)
-            print("  NTK: \(note) (\(Trainer.duration(Date().timeIntervalSince(ntkStart))))")
-        }
-
         let (results, missing) = try RunResult.collect([sweep.url])
         let report = SweepReport(runs: results, missing: missing)
         let seconds = Date().timeIntervalSince(start)
@@ -113,37 +118,6 @@ struct Experiment: ParsableCommand {
         print("")
         print(table.markdown())
         print("wall time \(Trainer.duration(seconds)); report: \(outURL.appendingPathComponent("report.md").path)")
-    }
-
-    /// The NTK step: for every method with a training stage, the eNTK of the model as that
-    /// stage starts (the LP head for LP-FT and LP-LoRA, the initial head otherwise; LoRA
-    /// parameters for the LoRA methods), on `examples` random train and test examples, written
-    /// to runs/<id>/ntk/ where `lpft-mpi report` reads kernel.json; launched like the runs
-    /// (`LocalSweepRunner.launch`). Returns what it did.
-    func runNTKStep(runs: [SweepRun], sweep: SweepDirectory, examples: Int, runner: LocalSweepRunner) throws -> String {
-        var done = 0
-        for run in runs where run.method != TrainingMethod.lp.rawValue {
-            let runDirectory = sweep.runDirectory(run.id)
-            let ntkDirectory = runDirectory.appendingPathComponent("ntk")
-            if FileManager.default.fileExists(atPath: ntkDirectory.appendingPathComponent("kernel.json").path) { done += 1; continue }
-            var arguments = ["ntk", "--task", run.task, "--subset", String(examples), "--eval-split", "test",
-                             "--eval-subset", String(examples), "--out", ntkDirectory.path]
-            switch run.method {
-            case TrainingMethod.lpFT.rawValue, TrainingMethod.lpLoRA.rawValue:
-                arguments += ["--head", runDirectory.appendingPathComponent("lp_head.safetensors").path]
-                // The LoRA factors of lp-lora come from the run's seed, as in training.
-                if run.method == TrainingMethod.lpLoRA.rawValue { arguments += ["--parameters", "lora", "--seed", String(run.seed)] }
-            default:
-                arguments += ["--method", run.method, "--seed", String(run.seed)]
-            }
-            let log = sweep.logsURL.appendingPathComponent("\(run.id).ntk.log")
-            let status = try runner.launch(arguments, log: log, title: "\(run.id) ntk")
-            guard status == 0 else {
-                throw ValidationError("the NTK of \(run.id) failed (exit \(status)); log: \(log.path)")
-            }
-            done += 1
-        }
-        return "\(done) kernel(s) on \(examples) examples"
     }
 }
 

@@ -207,4 +207,56 @@ final class TrainingTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("model.safetensors"), r.stderr)
         XCTAssertLessThan(r.seconds, 30)
     }
+
+    /// `--ntk-every-epoch` writes the eNTK at the start and after every epoch; at the start it is
+    /// the kernel the ntk command computes from the pretrained weights and the same initial
+    /// head (an independent path: weights from the model folder, not the trainer's memory), and
+    /// `report` follows it over the epochs.
+    func testKernelSnapshotsStartFromTheNTKCommandsKernelAndFollowTraining() throws {
+        let run = try train(np: 2, method: "ft", out: "snapshots", ["--epochs", "2", "--batch-size", "8", "--lr", "1e-2",
+                                                                    "--ntk-every-epoch", "--ntk-subset", "6"])
+        for epoch in 0...2 {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("ntk/epoch-\(epoch)/kernel.json").path))
+        }
+        // The same examples as JSON Lines, from the ids kernel.json lists ("<file>:<line>").
+        let kernelJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("ntk/epoch-0/kernel.json"))) as! [String: Any]
+        func examples(_ key: String) throws -> URL {
+            let list = kernelJSON[key] as! [String: Any]
+            let ids = list["ids"] as! [String], labels = list["labels"] as! [Int]
+            let url = work.appendingPathComponent("\(key).jsonl")
+            var lines: [String] = []
+            for (id, label) in zip(ids, labels) {
+                let parts = id.split(separator: ":")
+                let file = work.appendingPathComponent(String(parts[0]))
+                let row = try String(contentsOf: file, encoding: .utf8).split(separator: "\n")[Int(parts[1])! - 1]
+                let text = String(row[row.index(after: row.startIndex)..<row.lastIndex(of: "\"")!])  // "text",label
+                lines.append(String(decoding: try JSONSerialization.data(withJSONObject: ["text": text, "label": label]), as: UTF8.self))
+            }
+            try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+            return url
+        }
+        let direct = work.appendingPathComponent("direct-ntk")
+        let r = try MPILauncher.run(np: 2, ["ntk", "--model", model.path, "--examples", try examples("train").path,
+                                            "--eval-examples", try examples("eval").path, "--classes", "2",
+                                            "--method", "ft", "--seed", "1001", "--out", direct.path], timeout: 120)
+        assertSucceeded(r, "ntk --method ft")
+        let snapshot = try NumpyFile.read(run.appendingPathComponent("ntk/epoch-0/ntk.npy")).values
+        let reference = try NumpyFile.read(direct.appendingPathComponent("ntk.npy")).values
+        XCTAssertEqual(snapshot.count, 12 * 12)
+        XCTAssertLessThan(try XCTUnwrap(KernelComparison.distance(reference, snapshot)), 1e-9)
+        let difference = zip(snapshot, reference).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()
+        XCTAssertLessThan(difference, 1e-6 * KernelAnalysis.frobeniusNorm(reference))
+        // The kernel moved during training, and the report follows it from distance 0.
+        let trajectory = try XCTUnwrap(KernelTrajectory.load(run: run))
+        XCTAssertEqual(trajectory.points.map(\.epoch), [0, 1, 2])
+        XCTAssertEqual(trajectory.points[0].distance ?? -1, 0, accuracy: 1e-12)
+        XCTAssertGreaterThan(try XCTUnwrap(trajectory.points[2].distance), 1e-6)
+        let last = try NumpyFile.read(run.appendingPathComponent("ntk/epoch-2/ntk.npy")).values
+        let labels = (kernelJSON["train"] as! [String: Any])["labels"] as! [Int]
+        XCTAssertEqual(try XCTUnwrap(trajectory.points[2].alignment),
+                       try XCTUnwrap(KernelComparison.labelAlignment(last, labels: labels, classes: 2)), accuracy: 1e-12)
+        let report = try MPILauncher.runSingle(["report", run.path, "--format", "csv", "--out", work.appendingPathComponent("report").path])
+        assertSucceeded(report, "report")
+        XCTAssertTrue(report.stdout.contains("# Empirical NTK during training"), report.stdout)
+    }
 }

@@ -46,6 +46,10 @@ public struct NTKSettings: Sendable {
     public var lora = LoRAConfig()
     /// Seed of the initial head and LoRA factors (methods ft, lora).
     public var seed: UInt64 = 0
+    /// The whole parameter arena (backbone, LoRA, head, in `BackboneLayout` order) to use
+    /// instead of the directory's weights: the kernel of a model in training
+    /// (`train --ntk-every-epoch`). nil: the pretrained weights.
+    public var parameterValues: [Float]?
     /// Output folder (pte.npy, fte.npy, ntk.npy, … kernel.json, checkpoint/); nil writes nothing.
     public var outputDirectory: URL?
     /// Bytes per rank for everything the computation holds; the Jacobian slabs get the rest.

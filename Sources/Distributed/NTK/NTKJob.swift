@@ -165,6 +165,12 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         }
         let model: SequenceClassifier<T> = try files.classifier(classes: classes, lora: parameterSet == .lora ? settings.lora : nil,
                                                                 seed: settings.seed)
+        if let values = settings.parameterValues {
+            guard values.count == model.parameters.count else {
+                throw NTKError.invalidSetting("the given parameters (\(values.count)) do not fit this model's layout (\(model.parameters.count))")
+            }
+            for i in values.indices { model.parameters.values[i] = T(values[i]) }
+        }
         if let method, method.usesLinearProbe {
             let head = try linearProbeHead(for: NTKLinearProbeRequest(
                 comm: comm, method: method, modelDirectory: directory, probeExamples: settings.probeExamples ?? settings.train,

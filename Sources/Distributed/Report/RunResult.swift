@@ -1,7 +1,9 @@
 import Foundation
 
 /// What a report reads from one finished run directory: config.json, metrics.json,
-/// history.jsonl and, when an NTK was computed for it, ntk/kernel.json (or kernel.json).
+/// history.jsonl and, when an NTK was computed for it, the kernel at the start of training
+/// (ntk/epoch-0/kernel.json from `train --ntk-at-start|--ntk-every-epoch`, or ntk/kernel.json,
+/// kernel.json) and the kernel over the epochs (ntk/epoch-K).
 public struct RunResult: Sendable {
     public var directory: URL
     /// The task's name (the built-in task, or the sweep's task name).
@@ -12,6 +14,7 @@ public struct RunResult: Sendable {
     public var metrics: RunMetrics
     public var history: [EpochRecord]
     public var kernel: KernelStatistics?
+    public var kernelTrajectory: KernelTrajectory?
 
     /// Loads a run directory; `task` overrides the name derived from config.json.
     public static func load(_ directory: URL, task: String? = nil) throws -> RunResult {
@@ -38,13 +41,14 @@ public struct RunResult: Sendable {
             }
         }
         var kernel: KernelStatistics?
-        for name in ["ntk/kernel.json", "kernel.json"] {
+        for name in ["ntk/epoch-0/kernel.json", "ntk/kernel.json", "kernel.json"] {
             let url = directory.appendingPathComponent(name)
             if FileManager.default.fileExists(atPath: url.path) { kernel = try KernelStatistics.load(url); break }
         }
         let derivedTask = config.data.hasPrefix("task ") ? String(config.data.dropFirst(5)) : config.data
         return RunResult(directory: directory, task: task ?? derivedTask, method: metrics.method, seed: config.seed,
-                         config: config, metrics: metrics, history: history, kernel: kernel)
+                         config: config, metrics: metrics, history: history, kernel: kernel,
+                         kernelTrajectory: try KernelTrajectory.load(run: directory))
     }
 
     /// The settings that can tell runs of one task and method apart (seed and paths excluded),

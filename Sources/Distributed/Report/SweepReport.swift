@@ -200,6 +200,57 @@ public struct SweepReport: Sendable {
                            columns: columns, rows: rows)
     }
 
+    /// The kernel during training (runs with ntk/epoch-K): per group and epoch the distance
+    /// from the start, the label alignment and the FT ratio; nil when no run has them.
+    public func kernelTrajectoryTable() -> ReportTable? {
+        let withTrajectory = groups.filter { g in g.runs.contains { $0.kernelTrajectory != nil } }
+        guard !withTrajectory.isEmpty else { return nil }
+        let columns = leadingColumns() + [ReportTable.Column("epoch", csv: "epoch", kind: .text),
+                                          .init("d(K₀, K)", csv: "kernel_distance", digits: 4),
+                                          .init("alignment", csv: "label_alignment", digits: 4),
+                                          .init("FT ratio", csv: "ft_ratio", digits: 4)]
+        var rows: [[ReportTable.Cell]] = []
+        for g in withTrajectory {
+            let epochs = Set(g.runs.flatMap { $0.kernelTrajectory?.points.map(\.epoch) ?? [] }).sorted()
+            for epoch in epochs {
+                func stat(_ value: (KernelTrajectory.Point) -> Double?) -> ReportTable.Cell {
+                    let s = g.statistic { run in run.kernelTrajectory?.points.first { $0.epoch == epoch }.flatMap(value) }
+                    return s.count > 0 ? .stat(s) : .missing
+                }
+                rows.append(leadingCells(g) + [.text(String(epoch)), stat(\.distance), stat(\.alignment), stat(\.ftRatio)])
+            }
+        }
+        return ReportTable(name: "ntk_during_training", title: "Empirical NTK during training",
+                           note: "K = P + F of the same fixed training examples after each epoch (0 = start of the training stage); "
+                               + "d(K₀, K) = 1 − ⟨K₀, K⟩_F / (‖K₀‖_F ‖K‖_F); alignment = ⟨K, YYᵀ⟩_F / (‖K‖_F ‖YYᵀ‖_F), Y the flattened one-hot labels",
+                           columns: columns, rows: rows)
+    }
+
+    /// Distance from the start, label alignment and FT ratio over the epochs, one line per
+    /// group (mean over seeds), one figure per task.
+    public func kernelTrajectoryCharts() -> [(name: String, chart: [SVGChart])] {
+        tasks.compactMap { task in
+            let ofTask = groups.filter { g in g.task == task && g.runs.contains { $0.kernelTrajectory != nil } }
+            guard !ofTask.isEmpty else { return nil }
+            let measures: [(String, (KernelTrajectory.Point) -> Double?)] = [
+                ("kernel distance d(K₀, K)", \.distance), ("kernel–label alignment", \.alignment), ("FT ratio", \.ftRatio)]
+            let charts = measures.map { title, value -> SVGChart in
+                var chart = SVGChart(title: "\(task): \(title)", xLabel: "epoch", yLabel: title)
+                chart.width = 460
+                for g in ofTask {
+                    let epochs = Set(g.runs.flatMap { $0.kernelTrajectory?.points.map(\.epoch) ?? [] }).sorted()
+                    let points = epochs.compactMap { epoch -> (x: Double, y: Double)? in
+                        let s = Statistic(g.runs.compactMap { run in run.kernelTrajectory?.points.first { $0.epoch == epoch }.flatMap(value) })
+                        return s.count > 0 ? (x: Double(epoch), y: s.mean) : nil
+                    }
+                    if !points.isEmpty { chart.series.append(.init(name: g.label, points: points, color: color(g))) }
+                }
+                return chart
+            }
+            return ("ntk_during_training-\(Self.fileName(task))", charts)
+        }
+    }
+
     static func kernelLabel(_ name: String) -> String {
         switch name { case "pte": return "P"; case "fte": return "F"; default: return "P+F" }
     }
@@ -243,7 +294,8 @@ public struct SweepReport: Sendable {
     }
 
     public func tables() -> [ReportTable] {
-        [accuracyTable(), calibrationTable(), headNormTable(), featureTable()] + [kernelTable()].compactMap { $0 } + [timeTable()]
+        [accuracyTable(), calibrationTable(), headNormTable(), featureTable()] + [kernelTable(), kernelTrajectoryTable()].compactMap { $0 }
+            + [timeTable()]
     }
 
     // MARK: Plots
@@ -366,8 +418,12 @@ public struct SweepReport: Sendable {
         return charts.contains { !$0.series.isEmpty } ? ("ntk_spectrum", charts) : nil
     }
 
+    /// A file-name part for `text`: letters, digits, '-' and '_'; long names (a task named by
+    /// its files) are cut and told apart by a hash, within the file system's name limit.
     static func fileName(_ text: String) -> String {
-        String(text.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "_" })
+        let safe = String(text.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "_" })
+        guard safe.count > 60 else { return safe }
+        return safe.prefix(48) + "-" + FNV1a64.hex(text).prefix(10)
     }
 
     // MARK: Output
@@ -394,6 +450,9 @@ public struct SweepReport: Sendable {
             try save(SVGChart.figure(charts, columns: 2), name + ".svg"); markdown += "![\(name)](\(name).svg)\n\n"
         }
         if let (name, charts) = spectrumChart() {
+            try save(SVGChart.figure(charts, columns: 3), name + ".svg"); markdown += "![\(name)](\(name).svg)\n\n"
+        }
+        for (name, charts) in kernelTrajectoryCharts() {
             try save(SVGChart.figure(charts, columns: 3), name + ".svg"); markdown += "![\(name)](\(name).svg)\n\n"
         }
         for table in tables() { try save(table.csv(), table.name + ".csv") }

@@ -269,6 +269,7 @@ public final class Trainer {
         } else {
             try restoreTrainingCheckpoint(&state, optimizer: optimizer, range: range, best: &best)
         }
+        try kernelSnapshot(epoch: state.completedEpochs)
         progress.log("\(useLoRA ? "LoRA" : "FT"): \(config.epochs) epoch(s) × \(stepsPerEpoch) step(s), global batch \(config.batchSize) (\(micro) per rank × \(P)), lr \(config.learningRate)")
 
         for epoch in state.completedEpochs..<config.epochs {
@@ -348,6 +349,7 @@ public final class Trainer {
             }
             try saveCheckpoint(state, optimizer: optimizer, range: range, best: best)
             afterCheckpoint?(state.completedEpochs)
+            try kernelSnapshot(epoch: state.completedEpochs)
         }
         // The best epoch becomes the final model.
         _ = best.withUnsafeBufferPointer { model.parameters.values[range].update(from: $0) }

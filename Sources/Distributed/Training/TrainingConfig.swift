@@ -31,6 +31,10 @@ public struct TrainingConfig: Codable, Sendable {
     /// Whether the run writes OUT/model (and OUT/adapter) at the end; nil (configurations
     /// written before the flag existed) means final.
     public var saveModel: ModelSaving?
+    /// When the run computes the eNTK of the model it trains (nil: never) and on how many
+    /// training examples (as many test examples join as eval rows).
+    public var ntkSnapshots: KernelSnapshots?
+    public var ntkSubset: Int?
     /// Filled in at run time.
     public var worldSize: Int = 1
     public var gitCommit: String = "unknown"
@@ -114,6 +118,13 @@ public struct TrainingConfig: Codable, Sendable {
         if let maxEval { try Check.integer("--max-eval", maxEval, in: 1...Limits.examples) }
         try Check.integer("--eval-batch-size", evalBatchSize, in: 1...Limits.evalBatchSize)
         if let dropout { try Check.real("--dropout", dropout, in: 0...1, openAbove: true) }
+        if let ntkSnapshots {
+            guard method.hasTrainingStage else {
+                throw InvalidSetting("--ntk-\(ntkSnapshots == .start ? "at-start" : "every-epoch")", value: "with --method lp",
+                                     expected: "a method with a training stage (ft, lp-ft, lora, lp-lora)")
+            }
+            try Check.integer("--ntk-subset", ntkSubset ?? 0, in: 2...10_000)
+        }
     }
 
     /// Checks what depends on the training data and returns the optimizer steps per epoch and in

@@ -31,6 +31,7 @@ public struct FileOperationError: Error, LocalizedError, Equatable {
         case .fileNoSuchFile, .fileReadNoSuchFile: return "a folder on the path does not exist"
         case .fileWriteOutOfSpace: return "no space left on the device"
         case .fileWriteVolumeReadOnly: return "the file system is read-only"
+        case .fileWriteInvalidFileName: return "the file name is not valid here (too long, or a character the file system refuses)"
         default: return "error \(ns.domain) \(ns.code)"
         }
     }

@@ -45,6 +45,12 @@ struct TrainOptions: ParsableArguments {
     var dropout: Double?
     @Option(help: "final: write OUT/model (and OUT/adapter for LoRA) at the end; none: do not (sweeps of many runs).")
     var saveModel: ModelSaving = .final
+    @Flag(help: "Compute the eNTK (P, F) of the model at the start of the training stage into OUT/ntk/epoch-0 (read by `lpft-mpi report`).")
+    var ntkAtStart = false
+    @Flag(help: "Compute the eNTK at the start of the training stage and after every epoch into OUT/ntk/epoch-K (the kernel during training).")
+    var ntkEveryEpoch = false
+    @Option(parsing: .unconditional, help: "Training examples of those kernels (a fixed random subset; as many test examples are the eval rows), 2…10000.")
+    var ntkSubset: Int?
     @Flag(help: "Continue the run in --out from its last complete checkpoint (same settings); a complete run is left as it is.")
     var resume = false
     @Flag(help: "Remove the files of the run in --out first (other files stay).")
@@ -58,6 +64,8 @@ struct TrainOptions: ParsableArguments {
 
     func validate() throws {
         if resume && overwrite { throw ValidationError("give --resume (continue the run in --out) or --overwrite (replace it), not both") }
+        if ntkAtStart && ntkEveryEpoch { throw ValidationError("give --ntk-at-start or --ntk-every-epoch (which includes the start), not both") }
+        if ntkSubset != nil && !(ntkAtStart || ntkEveryEpoch) { throw ValidationError("--ntk-subset goes with --ntk-at-start or --ntk-every-epoch") }
         try config(modelDirectory: model.directory ?? "default").validate(worldSize: nil)
     }
 
@@ -66,11 +74,14 @@ struct TrainOptions: ParsableArguments {
 
     /// The run's settings from the flags.
     func config(modelDirectory: String) -> TrainingConfig {
-        TrainingConfig(
+        var config = TrainingConfig(
             method: method, modelDirectory: modelDirectory, outputDirectory: out, data: data.summary,
             epochs: epochs, batchSize: batchSize, learningRate: lr, seed: seed, maxLength: maxLength,
             loraRank: loraR, loraAlpha: loraAlpha, warmupRatio: warmupRatio, weightDecay: weightDecay,
             maxTrain: maxTrain, maxEval: maxEval, headScale: headScale, evalBatchSize: evalBatchSize, dropout: dropout,
             saveModel: saveModel)
+        config.ntkSnapshots = ntkEveryEpoch ? .everyEpoch : ntkAtStart ? .start : nil
+        config.ntkSubset = config.ntkSnapshots == nil ? nil : ntkSubset ?? 100
+        return config
     }
 }
