@@ -1,14 +1,6 @@
 import Foundation
 import Model
 
-/// When `train` computes the eNTK of the model it trains (`--ntk-at-start`, `--ntk-every-epoch`).
-public enum KernelSnapshots: String, Codable, Sendable, CaseIterable {
-    /// At the start of the training stage (after LP and any head scaling): OUT/ntk/epoch-0.
-    case start
-    /// At the start and after every epoch: OUT/ntk/epoch-K, K = 0…epochs.
-    case everyEpoch = "every-epoch"
-}
-
 extension Trainer {
     /// The eNTK (P, F and P + F, with kernel.json's analysis) of the model as it is now, on a
     /// fixed subset of `config.ntkSubset` (default 100) training examples and as many test examples (the same

@@ -14,3 +14,11 @@ public enum TrainingMethod: String, Codable, CaseIterable, Sendable {
     /// The training stage updates LoRA factors and the head only.
     public var usesLoRA: Bool { self == .lora || self == .lpLoRA }
 }
+
+/// When `train` computes the eNTK of the model it trains (`--ntk-at-start`, `--ntk-every-epoch`).
+public enum KernelSnapshots: String, Codable, Sendable, CaseIterable {
+    /// At the start of the training stage (after LP and any head scaling): OUT/ntk/epoch-0.
+    case start
+    /// At the start and after every epoch: OUT/ntk/epoch-K, K = 0…epochs.
+    case everyEpoch = "every-epoch"
+}
