@@ -155,6 +155,19 @@ public final class Communicator {
         return a[0]
     }
 
+    /// Starts summing `buffer` over the ranks in place, in the background (gradient buckets):
+    /// the buffer must stay untouched until `waitForBucketSums()`. Every rank starts the same
+    /// sizes in the same order; the sums equal those of `allreduceSum` calls in that order.
+    public func startBucketSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        try Self.check(mpishim_buckets_start(buffer.baseAddress, Int64(buffer.count)),
+                       "MPI_Iallreduce(sum, \(buffer.count) × Float) of a gradient bucket")
+    }
+
+    /// Returns once every bucket started since the last wait holds its sum.
+    public func waitForBucketSums() throws {
+        try Self.check(mpishim_buckets_wait(), "MPI_Iallreduce(sum) of gradient buckets")
+    }
+
     public func allreduceMax<T: MPIReducible>(_ array: inout [T]) throws {
         let n = array.count
         try array.withUnsafeMutableBufferPointer {

@@ -1,6 +1,7 @@
 /* MPIShim implementation: thin, checked wrappers over OpenMPI on MPI_COMM_WORLD.
  * Large counts are split into chunks of at most `chunk_limit` elements per MPI call.
  * Every operation is bracketed by mpishim_stall_begin/end for the stall inspector (stall.c). */
+#include "buckets.h"
 #include "mpishim.h"
 #include "stall.h"
 
@@ -56,12 +57,15 @@ int mpishim_init(int *providedThreadLevel) {
     }
     rc = MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     if (rc != MPI_SUCCESS) return rc;
-    return mpishim_stall_init(provided == MPI_THREAD_MULTIPLE);
+    rc = mpishim_stall_init(provided == MPI_THREAD_MULTIPLE);
+    if (rc != MPI_SUCCESS) return rc;
+    return mpishim_buckets_init(provided == MPI_THREAD_MULTIPLE);
 }
 
 int mpishim_is_initialized(void) { int f = 0; MPI_Initialized(&f); return f; }
 int mpishim_is_finalized(void) { int f = 0; MPI_Finalized(&f); return f; }
 int mpishim_finalize(void) {
+    mpishim_buckets_shutdown();
     mpishim_stall_shutdown();
     return MPI_Finalize();
 }

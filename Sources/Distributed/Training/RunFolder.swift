@@ -96,7 +96,7 @@ public enum RunFolder {
     /// runs older than --save-model have no such key) or what the checkpoint
     /// checks itself once the data are loaded (the world size, the class names) is not compared.
     static func settingDifferences(previous url: URL, current: TrainingConfig) throws -> [String] {
-        let ignored: Set<String> = ["outputDirectory", "gitCommit", "worldSize", "classNames", "saveModel"]
+        let ignored: Set<String> = ["outputDirectory", "gitCommit", "worldSize", "classNames", "saveModel", "overlap", "bucketMegabytes"]
         guard let data = FileManager.default.contents(atPath: url.path),
               let old = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw TrainingError.outputFolder("\(url.path) is not a readable run configuration; pass --overwrite to start over or choose a new --out")

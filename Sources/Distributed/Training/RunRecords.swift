@@ -24,7 +24,8 @@ public struct StepRecord: Codable, Sendable {
     public var loss: Double
     public var grad_norm: Double
     public var learning_rate: Double
-    /// Wall time of the step, and of its gradient allreduce (0 on one rank); optional so that
+    /// Wall time of the step, and the time it waited for the gradient sums over the ranks (0 on
+    /// one rank; with --overlap on only the part backward did not hide); optional so that
     /// checkpoints written before these fields were added still load.
     public var seconds: Double? = nil
     public var allreduce_seconds: Double? = nil

@@ -257,6 +257,9 @@ public final class Trainer {
         let schedule = LinearSchedule(baseRate: config.learningRate, totalSteps: totalSteps,
                                       warmupSteps: Int((config.warmupRatio * Double(totalSteps)).rounded(.up)))
         var best = [Float](repeating: 0, count: range.count)
+        let buckets = P == 1 ? nil : GradientBuckets(comm: comm, model: model, trainable: range,
+                                                     bucketBytes: Int((config.bucketMegabytes ?? 25) * 1_048_576),
+                                                     overlap: config.overlap ?? true)
 
         if state.completedEpochs == 0 {
             if config.headScale != 1 {
@@ -286,14 +289,12 @@ public final class Trainer {
                 model.forward(train.batch(batchIndices, config: model.config),
                               dropoutSeed: dropoutSeed(epoch: epoch, step: step))
                 let localLoss = model.loss(labels: batchIndices.map { train.labels[$0] })
-                model.backward()
-                // Average the gradients (and the loss) over ranks: first the union of the touched
-                // word-embedding rows, then only the gradient pieces that can be nonzero.
-                if P > 1 {
-                    let allreduceStart = comm.wallTime()
-                    defer { allreduceSeconds = comm.wallTime() - allreduceStart }
-                    if !useLoRA { try model.touchedRows.formUnion(overRanks: { try comm.allreduceMax(&$0) }) }
-                    try averageGradientsOverRanks(range: range)
+                // Average the gradients over the ranks, in buckets summed while backward goes on.
+                if let buckets {
+                    model.backward(onGradientsReady: buckets.gradientsReady)
+                    allreduceSeconds = try buckets.finish()
+                } else {
+                    model.backward()
                 }
                 let loss = P > 1 ? try comm.allreduceSum(localLoss) / Double(P) : localLoss
                 guard loss.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, step: step) }

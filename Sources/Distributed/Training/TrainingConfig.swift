@@ -35,6 +35,10 @@ public struct TrainingConfig: Codable, Sendable {
     /// training examples (as many test examples join as eval rows).
     public var ntkSnapshots: KernelSnapshots?
     public var ntkSubset: Int?
+    /// How the gradients are averaged over the ranks (nil: the defaults, overlap on with
+    /// 25 MiB buckets). Neither changes a result: the same sums, started earlier or later.
+    public var overlap: Bool?
+    public var bucketMegabytes: Double?
     /// Filled in at run time.
     public var worldSize: Int = 1
     public var gitCommit: String = "unknown"
@@ -118,6 +122,7 @@ public struct TrainingConfig: Codable, Sendable {
         if let maxEval { try Check.integer("--max-eval", maxEval, in: 1...Limits.examples) }
         try Check.integer("--eval-batch-size", evalBatchSize, in: 1...Limits.evalBatchSize)
         if let dropout { try Check.real("--dropout", dropout, in: 0...1, openAbove: true) }
+        if let bucketMegabytes { try Check.real("--bucket-mb", bucketMegabytes, in: 0...1_048_576, openBelow: true) }
         if let ntkSnapshots {
             guard method.hasTrainingStage else {
                 throw InvalidSetting("--ntk-\(ntkSnapshots == .start ? "at-start" : "every-epoch")", value: "with --method lp",
@@ -151,6 +156,11 @@ public struct TrainingConfig: Codable, Sendable {
 /// (and OUT/adapter for LoRA), `none` nothing (sweeps of many runs).
 public enum ModelSaving: String, Codable, CaseIterable, Sendable {
     case final, none
+}
+
+/// `--overlap on|off`: whether gradient buckets are summed during backward or after it.
+public enum Switch: String, Codable, CaseIterable, Sendable {
+    case on, off
 }
 
 /// Errors of a training run.

@@ -88,6 +88,17 @@ int mpishim_exchange(const void *sendBuffer, int64_t sendCount, void *recvBuffer
 int mpishim_exchange_blocks(const void *const *sendBuffers, const int64_t *sendCounts, void *const *recvBuffers,
                             const int64_t *recvCounts, int elementType, int tag);
 
+/* Gradient buckets: in-place float sums over all ranks that proceed while the caller goes on
+ * computing (PyTorch DDP's and Horovod's overlap of the gradient allreduce with backward).
+ * mpishim_buckets_start hands a buffer over (it must stay untouched until the wait); a
+ * progress thread starts the sums in hand-over order on a communicator of their own and
+ * advances them, testing every 50 µs. mpishim_buckets_wait returns once every buffer handed
+ * over since the last wait holds the sum (one operation for the stall inspector). Every rank
+ * must hand over the same buffers sizes in the same order; the result does not depend on when
+ * they were handed over. Without MPI_THREAD_MULTIPLE the sums run inside the wait. */
+int mpishim_buckets_start(float *buffer, int64_t count);
+int mpishim_buckets_wait(void);
+
 /* Stall inspector. Every operation above runs against a deadline once a timeout is set: a
  * background thread watches the clock while the main thread is inside MPI. When an operation
  * has not completed within the timeout, the thread asks every other rank (on a private

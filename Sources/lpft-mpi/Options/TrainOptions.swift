@@ -4,6 +4,7 @@ import Foundation
 import Model
 
 extension ModelSaving: ExpressibleByArgument {}
+extension Switch: ExpressibleByArgument {}
 
 /// The flags of `lpft-mpi train` (and of every run of a sweep). `validate()` checks each
 /// against its range before anything runs; `sweep plan` runs the same checks on every run of
@@ -45,6 +46,10 @@ struct TrainOptions: ParsableArguments {
     var dropout: Double?
     @Option(help: "final: write OUT/model (and OUT/adapter for LoRA) at the end; none: do not (sweeps of many runs).")
     var saveModel: ModelSaving = .final
+    @Option(help: "on: sum the gradients over the ranks in buckets while backward runs (as DDP); off: after backward. Results are bit-identical.")
+    var overlap: Switch = .on
+    @Option(parsing: .unconditional, help: "Gradient bucket size in MiB (DDP's default 25).")
+    var bucketMb: Double = 25
     @Flag(help: "Compute the eNTK (P, F) of the model at the start of the training stage into OUT/ntk/epoch-0 (read by `lpft-mpi report`).")
     var ntkAtStart = false
     @Flag(help: "Compute the eNTK at the start of the training stage and after every epoch into OUT/ntk/epoch-K (the kernel during training).")
@@ -82,6 +87,8 @@ struct TrainOptions: ParsableArguments {
             saveModel: saveModel)
         config.ntkSnapshots = ntkEveryEpoch ? .everyEpoch : ntkAtStart ? .start : nil
         config.ntkSubset = config.ntkSnapshots == nil ? nil : ntkSubset ?? 100
+        config.overlap = overlap == .on
+        config.bucketMegabytes = bucketMb
         return config
     }
 }
