@@ -10,12 +10,12 @@ import Model
 ///
 /// With `overlap` off the same buckets start only after backward, in the same order: the same
 /// MPI calls on the same data, so parameters are bit-identical either way.
-final class GradientBuckets {
+public final class GradientBuckets {
     private let comm: Communicator
     private let model: SequenceClassifier<Float>
     private let trainable: Range<Int>
     private let bucketElements: Int
-    let overlap: Bool
+    public let overlap: Bool
     /// The bucket being filled: contiguous arena runs (backward goes down the arena, so a run
     /// usually grows downwards).
     private var filling: [Range<Int>] = []
@@ -31,7 +31,7 @@ final class GradientBuckets {
 
     /// - trainable: the arena range the optimizer updates; gradients outside it are not summed.
     /// - bucketBytes: bucket size (DDP's default: 25 MiB).
-    init(comm: Communicator, model: SequenceClassifier<Float>, trainable: Range<Int>, bucketBytes: Int, overlap: Bool) {
+    public init(comm: Communicator, model: SequenceClassifier<Float>, trainable: Range<Int>, bucketBytes: Int, overlap: Bool) {
         self.comm = comm
         self.model = model
         self.trainable = trainable
@@ -43,7 +43,7 @@ final class GradientBuckets {
     deinit { packed.deallocate() }
 
     /// backward's `onGradientsReady`: the dense trainable part of `finished` joins the bucket.
-    func gradientsReady(_ finished: [Range<Int>]) {
+    public func gradientsReady(_ finished: [Range<Int>]) {
         let table = model.touchedRows.table
         for range in finished {
             let part = range.clamped(to: trainable)
@@ -58,7 +58,7 @@ final class GradientBuckets {
     /// After backward: starts what is left, sums the touched word-table rows, waits for every
     /// bucket and divides by the number of ranks. Returns the seconds spent waiting here (with
     /// overlap, the part of the communication that backward did not hide).
-    func finish() throws -> Double {
+    public func finish() throws -> Double {
         let start = comm.wallTime()
         closeBucket()
         for bucket in held { startSums(bucket) }
