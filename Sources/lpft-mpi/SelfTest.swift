@@ -78,6 +78,25 @@ struct SelfTestComm: RankCommand {
         try comm.allreduceSum(&d)
         for i in d.indices { try expect(d[i] == tri * Double(i) + 0.5 * Double(p), "double allreduce at \(i): \(d[i])") }
 
+        // Gradient buckets: three buffers summed in the background while a blocking collective
+        // runs on the world communicator meanwhile, then waited for (twice, as two steps).
+        for round in 0..<2 {
+            let sizes = [length, 1, length / 3 + 7]
+            let buffers = sizes.map { n in UnsafeMutableBufferPointer<Float>.allocate(capacity: n) }
+            defer { buffers.forEach { $0.deallocate() } }
+            for (k, buffer) in buffers.enumerated() {
+                for i in buffer.indices { buffer[i] = Float((r + 1) * ((i + k + round) % 89)) }
+                try comm.startBucketSum(buffer)
+            }
+            try expect(try comm.allreduceSum(Double(r + 1)) == tri, "allreduce while buckets are in flight")
+            try comm.waitForBucketSums()
+            for (k, buffer) in buffers.enumerated() {
+                for i in buffer.indices {
+                    try expect(Double(buffer[i]) == Double((i + k + round) % 89) * tri, "gradient bucket \(k) at \(i): \(buffer[i])")
+                }
+            }
+        }
+
         // Reduce to the last rank: the same sums there, every other rank's buffer unchanged.
         let root = p - 1
         var reduced = (0..<length).map { Double(r + 1) * Double($0) + 0.5 }
