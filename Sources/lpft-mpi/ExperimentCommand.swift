@@ -117,6 +117,8 @@ struct Experiment: ParsableCommand {
         try report.write(to: outURL, title: "lpft-mpi experiment: \(task.rawValue)", preface: preface)
         print("")
         print(table.markdown())
+        print("The paper's findings in this run (means over seeds):")
+        for line in report.findings() { print("  " + line) }
         print("wall time \(Trainer.duration(seconds)); report: \(outURL.appendingPathComponent("report.md").path)")
     }
 }

@@ -173,6 +173,24 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(scaled[5], "", "one seed has no standard deviation")
     }
 
+    /// The findings lines decide each finding from the means computed by hand, and say
+    /// "not measured" where the runs are missing (no LoRA runs here).
+    func testFindingsFollowTheMeansByHand() throws {
+        _ = try writeFixtures()
+        let report = SweepReport(runs: try RunResult.collect([work]).runs)
+        XCTAssertEqual(report.findings(), [
+            // lp-ft (head-scale=1): init 0.5, after LP (5 + 7)/2 = 6 → 12×.
+            "tiny-task: LP grows the head norm many times (≥ 3×): holds (lp-ft: 0.50 → 6.00, 12.0×)",
+            // Diff(F) lp-ft (0.5 + 0.7)/2 = 0.6 vs ft (3 + 4 + 5)/3 = 4.
+            "tiny-task: lp-ft changes the features less than ft: holds (Diff(F) 0.60 vs 4.00)",
+            "tiny-task: lp-lora changes the features less than lora: not measured",
+            "tiny-task: the FT ratio of the kernel is larger after LP (lp-ft) than for ft: holds (FT ratio 0.99 vs 0.20)",
+            "tiny-task: temperature scaling lowers lp-ft's test ECE: holds (20.0% → 10.0%)",
+            // OOD: lp-ft (60 + 64)/2 = 62 vs ft 70.
+            "tiny-task: lp-ft ≥ ft out of distribution: does NOT hold (mean OOD accuracy over shift: 62.0% vs 70.0%)",
+        ])
+    }
+
     /// The SVG files parse as XML and carry the expected series and values.
     func testPlotsAreWellFormedAndCarryTheSeries() throws {
         _ = try writeFixtures()

@@ -471,6 +471,7 @@ public struct SweepReport: Sendable {
             if let note = table.note { text += "\(note).\n\n" }
             text += table.markdown()
         }
+        text += "\n## The paper's findings in these runs\n\n" + findings().map { "- \($0)\n" }.joined()
         return text
     }
 
