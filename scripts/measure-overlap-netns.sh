@@ -4,8 +4,8 @@
 #   scripts/measure-overlap-netns.sh RATE_MBIT [HOSTS [BUCKET_MB [ROUNDS]]]
 #   e.g. scripts/measure-overlap-netns.sh 1000 2 4
 # Prints the bench's report and, as its last line, one JSON object
-#   {"hosts", "rate_mbit", "bucket_mb", "compute_s", "allreduce_s", "step_off_s", "step_on_s",
-#    "hidden_fraction"}
+#   {"hosts", "rate_mbit", "bucket_mb", "gradient_bytes", "batch", "seq", "rounds", "compute_s",
+#    "allreduce_s", "step_off_s", "step_on_s", "hidden_fraction"}
 # with hidden_fraction = (step_off − step_on) / allreduce (medians of the slowest rank).
 # $BENCH_OPTIONS are added to the bench (e.g. "--batch 8 --seq 128").
 set -euo pipefail
@@ -28,6 +28,7 @@ python3 - "$json" "$rate" <<'PY'
 import json, sys
 r = json.loads(sys.argv[1])
 print(json.dumps({"hosts": r["ranks"], "rate_mbit": int(sys.argv[2]), "bucket_mb": r["bucket_mb"],
+                  "gradient_bytes": r["gradient_bytes"], "batch": r["batch"], "seq": r["seq"], "rounds": r["rounds"],
                   "compute_s": r["compute_s"], "allreduce_s": r["allreduce_s"], "step_off_s": r["step_off_s"],
                   "step_on_s": r["step_on_s"], "hidden_fraction": r["hidden_fraction"]}))
 PY

@@ -32,6 +32,19 @@ MODELS = {
     "RoBERTa-base (125M)": 87.9e6,
 }
 
+# ---- Where the gradients come from during backward (for the overlapped model) ------------
+# Backward runs the blocks top to bottom; each block's dense gradients are final when it is done
+# (SequenceClassifier.backward(onGradientsReady:)), then the dense embeddings, then the touched
+# word-table rows (packed, summed last). Values per block / embeddings / rows (float32 count).
+STRUCTURE = {
+    "MiniLM-L6 (22.7M)": {"layers": 6, "block": 1.774e6, "embeddings": 0.198e6, "rows": 0.8e6},
+    "RoBERTa-base (125M)": {"layers": 12, "block": 7.088e6, "embeddings": 0.396e6, "rows": 1.5e6},
+}
+# Share of a step's compute that is backward (2 of the 3 products per layer).
+BACKWARD_SHARE = 2 / 3
+# Bucket size (train --bucket-mb; DDP's default 25 MiB).
+BUCKET_BYTES = 25 * 2 ** 20
+
 # ---- Compute per step (seconds per optimizer step on one node) ----------------------------
 # MEASURED on this project's machine (2 vCPUs, AMD EPYC with AVX2; one rank, 2 BLAS threads;
 # per-rank batch 32 x 128 tokens; 2026-11-27), `train_step_seconds` of
@@ -61,6 +74,29 @@ FIT_MIN_BYTES = 256 * 1024
 
 def ring_time(p, n_bytes, alpha, beta_bytes_per_s):
     return 2 * (p - 1) * alpha + 2 * (p - 1) / p * n_bytes / beta_bytes_per_s
+
+
+def overlapped_step(compute, structure, bucket_bytes, allreduce_seconds):
+    """Step time with the gradient buckets summed while backward runs (train --overlap on).
+    Forward takes (1 - BACKWARD_SHARE) of `compute`, then the blocks' backward in equal parts,
+    the dense embeddings last. A bucket closes once it holds `bucket_bytes` (the remainder at
+    the end of backward, with the packed word-table rows); its sum starts when it closes and
+    the one before it has finished (one link), taking allreduce_seconds(bytes). Returns
+    (step seconds, seconds of communication after backward ended)."""
+    layers = structure["layers"]
+    per_block = compute * BACKWARD_SHARE / layers
+    t = compute * (1 - BACKWARD_SHARE)
+    pieces = [(structure["block"] * 4, t + per_block * (k + 1)) for k in range(layers)]
+    pieces.append((structure["embeddings"] * 4, compute))
+    link_free, filling = 0.0, 0.0
+    for size, done in pieces:
+        filling += size
+        if filling >= bucket_bytes:
+            link_free = max(link_free, done) + allreduce_seconds(filling)
+            filling = 0.0
+    filling += structure["rows"] * 4
+    link_free = max(link_free, compute) + allreduce_seconds(filling)
+    return max(compute, link_free), max(0.0, link_free - compute)
 
 
 def parse_rate(text):
@@ -166,13 +202,17 @@ def svg_plot(path, groups, fits, predictions):
     for index, ((model, link), series) in enumerate(sorted(predictions.items())):
         color = colors[list(MODELS).index(model) % len(colors)]
         dash = "" if link == 100 else ' stroke-dasharray="6,4"'
-        line = " ".join(f"{sx(p):.1f},{sy(e):.1f}" for p, _, _, e in series)
+        line = " ".join(f"{sx(p):.1f},{sy(e):.1f}" for p, _, _, e, _ in series)
         out.append(f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
-        for p, _, _, e in series:
+        overlapped = " ".join(f"{sx(p):.1f},{sy(on):.1f}" for p, _, _, _, on in series)
+        out.append(f'<polyline points="{overlapped}" fill="none" stroke="{color}" stroke-width="6" stroke-opacity="0.25"{dash}/>')
+        for p, _, _, e, _ in series:
             out.append(f'<circle cx="{sx(p):.1f}" cy="{sy(e):.1f}" r="2.5" fill="{color}"/>')
         out.append(f'<line x1="615" y1="{legend_y}" x2="645" y2="{legend_y}" stroke="{color}" stroke-width="2"{dash}/>')
         out.append(f'<text x="652" y="{legend_y + 4}">{model}, {link} Gbit/s</text>')
         legend_y += 16
+    out.append(f'<line x1="615" y1="{legend_y}" x2="645" y2="{legend_y}" stroke="#444" stroke-width="6" stroke-opacity="0.25"/>')
+    out.append(f'<text x="652" y="{legend_y + 4}">wide, pale: with overlap ({BUCKET_BYTES // 2 ** 20} MiB buckets)</text>')
     note = ("compute per step ASSUMED (see docs/scaling.md)" if not COMPUTE_IS_MEASURED
             else "compute per step measured on this 2-vCPU machine (bench model, batch 32 x 128)")
     out.append(f'<text x="600" y="{height - 30}" fill="#555">{note}</text>')
@@ -220,18 +260,31 @@ def main():
                 series = []
                 for p in NODES:
                     comm = ring_time(p, n, alpha, b)
-                    series.append((p, comm, compute + comm, compute / (compute + comm)))
+                    step_on, _ = overlapped_step(compute, STRUCTURE[model], BUCKET_BYTES,
+                                                 lambda nbytes: ring_time(p, nbytes, alpha, b))
+                    series.append((p, comm, compute + comm, compute / (compute + comm), compute / step_on))
                 predictions[(model, link)] = series
         return predictions
 
     for speedup in NODE_SPEEDUPS:
         which = "measured compute per step" if speedup == 1 else f"compute per step / {speedup} (a {speedup}x faster node)"
-        print(f"\nAllreduce time per step / scaling efficiency, {which}:")
+        print(f"\nAllreduce time per step / scaling efficiency without overlap / with overlap "
+              f"({BUCKET_BYTES // 2 ** 20} MiB buckets), {which}:")
         print("\n| model | link | " + " | ".join(f"P={p}" for p in NODES) + " |")
         print("|---|---|" + "---|" * len(NODES))
         for (model, link), series in sorted(predict(speedup).items()):
-            cells = " | ".join(f"{c:.3f} s / {e:.0%}" for _, c, _, e in series)
+            cells = " | ".join(f"{c:.3f} s / {e:.0%} / {on:.0%}" for _, c, _, e, on in series)
             print(f"| {model} | {link} Gbit/s | {cells} |")
+    for path in sorted(glob.glob(os.path.join(HERE, "overlap-*.json"))):
+        with open(path) as f:
+            m = json.load(f)
+        per_byte = m["allreduce_s"] / m["gradient_bytes"]
+        bucket = m["bucket_mb"] * 2 ** 20
+        step_on, _ = overlapped_step(m["compute_s"], STRUCTURE["MiniLM-L6 (22.7M)"], bucket, lambda nbytes: nbytes * per_byte)
+        predicted = (m["compute_s"] + m["allreduce_s"] - step_on) / m["allreduce_s"]
+        print(f"\noverlap, {os.path.basename(path)}: {m['hosts']} hosts, {m['rate_mbit']} Mbit/s, {m['bucket_mb']:g} MiB buckets:"
+              f" compute {m['compute_s']:.3f} s, allreduce {m['allreduce_s']:.3f} s, step off {m['step_off_s']:.3f} s,"
+              f" on {m['step_on_s']:.3f} s; hidden {m['hidden_fraction']:.0%} measured, {predicted:.0%} by the model")
     predictions = predict(1)
     svg_plot(os.path.join(HERE, "scaling.svg"), groups, fits, predictions)
     print(f"\nwrote {os.path.join(HERE, 'scaling.svg')}")
