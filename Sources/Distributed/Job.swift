@@ -19,6 +19,11 @@ public func runJob(_ body: (Communicator) throws -> Void) {
     }
     do {
         try body(comm)
+    } catch let stop as JobExit {
+        // A planned stop that every rank reached together: a clean MPI exit with its status.
+        printRoot(comm, stop.message)
+        comm.finalize()
+        exit(stop.code)
     } catch {
         let message = describe(error)
         JobFailure.record(message, rank: comm.rank)
@@ -35,6 +40,14 @@ public func runJob(_ body: (Communicator) throws -> Void) {
         comm.abort()
     }
     comm.finalize()
+}
+
+/// Thrown by every rank at once to end the job normally with `code` after rank 0 prints
+/// `message` (e.g. a run that checkpointed on a stop signal).
+public struct JobExit: Error {
+    public var code: Int32
+    public var message: String
+    public init(code: Int32, message: String) { self.code = code; self.message = message }
 }
 
 /// What a failing job leaves behind besides its message: commands that own an output folder

@@ -103,6 +103,8 @@ struct Sweep: ParsableCommand {
         var submit = false
         @Flag(help: "Keep runs/<id>/checkpoints of finished runs (the full model and optimizer state).")
         var keepCheckpoints = false
+        @Option(parsing: .unconditional, help: "slurm: Slurm sends SIGUSR1 this many seconds before the time limit; the run checkpoints and its task is requeued.")
+        var signalSeconds = 120
 
         func validate() throws {
             try Check.integer("--ranks", ranks, in: 1...65536)
@@ -137,7 +139,8 @@ struct Sweep: ParsableCommand {
             case .slurm:
                 let script = SlurmScript(ranks: ranks, maxConcurrent: maxConcurrent, cpusPerTask: cpusPerTask,
                                          partition: partition, time: time, launcher: launch,
-                                         jobName: "lpft-" + sweep.url.lastPathComponent, keepCheckpoints: keepCheckpoints)
+                                         jobName: "lpft-" + sweep.url.lastPathComponent, keepCheckpoints: keepCheckpoints,
+                                         stopSignalSeconds: signalSeconds)
                 let url = try script.write(runs: runs, sweep: sweep, binary: programs.binary)
                 let complete = runs.filter { sweep.state(of: $0.id) == .complete }.count
                 print("wrote \(url.path): \(runs.count) array task(s), \(complete) already complete (those exit at once)")

@@ -36,10 +36,19 @@ struct Train: RankCommand {
         }
         let task = try options.data.load()
         let trainer = try Trainer(comm: comm, config: config, task: task, progress: !options.quiet)
-        if let drillEpoch = options.drillKillAfterEpoch, comm.isRoot {
-            trainer.afterCheckpoint = { epoch in if epoch == drillEpoch { kill(getpid(), SIGKILL) } }
+        if comm.isRoot && (options.drillKillAfterEpoch != nil || options.drillKillAfterStep != nil) {
+            let drillEpoch = options.drillKillAfterEpoch, drillStep = options.drillKillAfterStep
+            trainer.afterCheckpoint = { epochs, steps, atEpochEnd in
+                if (atEpochEnd && epochs == drillEpoch) || steps == drillStep { kill(getpid(), SIGKILL) }
+            }
         }
-        let metrics = try trainer.run(resume: claim == .resume)
+        let metrics: RunMetrics
+        do {
+            metrics = try trainer.run(resume: claim == .resume)
+        } catch let stop as Preempted {
+            // Every rank stopped at the same step and the checkpoint is complete.
+            throw JobExit(code: StopRequest.exitCode, message: stop.localizedDescription)
+        }
         guard comm.isRoot else { return }
         var rows = [["set", "accuracy", "f1", "ece", "ece_ts", "T"]]
         for name in ["validation", "test"] + task.ood.map(\.name) {

@@ -194,4 +194,83 @@ final class SweepTests: XCTestCase {
         assertSucceeded(report, "report of the Slurm sweep")
         print(report.stdout)
     }
+
+    /// Issue 15 (3): a running array task signalled as Slurm does before its time limit
+    /// (`--signal=B:USR1`: SIGUSR1 to the batch shell) checkpoints, requeues itself, shows as
+    /// requeued, and completes with the step losses and metrics of an uninterrupted run.
+    func testSlurmTaskSignalledBeforeItsTimeLimitIsRequeuedAndCompletes() throws {
+        let started = try slurmLocal("start")
+        defer { _ = try? slurmLocal("stop") }
+        guard started.status == 0 else {
+            return XCTFail("could not start a local Slurm (scripts/slurm-local.sh start):\n\(started.stdout)\n\(started.stderr)")
+        }
+        let model: URL = work.appendingPathComponent("model"), data: URL = work
+        let longGrid = work.appendingPathComponent("long.yaml")
+        try """
+            tasks:
+              - {name: tiny, train: \(data.appendingPathComponent("train.csv").path), validation: \(data.appendingPathComponent("validation.csv").path), test: \(data.appendingPathComponent("test.csv").path)}
+            methods: [ft]
+            seeds: [5]
+            parameters: {model: \(model.path), max-steps: 1500, eval-every: 500, batch-size: 4, max-train: 16, lr: 1e-3, dropout: 0.1}
+            """.write(to: longGrid, atomically: true, encoding: .utf8)
+        let sweep = SweepDirectory(work.appendingPathComponent("preempted"))
+        assertSucceeded(try MPILauncher.runSingle(["sweep", "plan", longGrid.path, "--out", sweep.url.path], timeout: 60), "plan")
+        let run = try XCTUnwrap(try sweep.readManifest().first)
+        let job = try submit(sweep)
+        let script = try String(contentsOf: sweep.scriptURL, encoding: .utf8)
+        XCTAssertTrue(script.contains("#SBATCH --signal=B:USR1@120\n#SBATCH --requeue\n"), script)
+        // Once the run trains, signal the batch shell as the scheduler would at its time limit.
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, !((try? String(contentsOf: sweep.logURL(run.id), encoding: .utf8)) ?? "").contains("step 1/") {
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        Thread.sleep(forTimeInterval: 1)
+        let signal = try MPILauncher.runProcess("/usr/bin/env", ["scancel", "--signal=USR1", "--batch", "\(job)_0"], timeout: 30,
+                                                environment: slurmEnvironment)
+        assertSucceeded(signal, "scancel --signal=USR1 --batch")
+        // The task requeues itself (Slurm holds a requeued task about 2 minutes), then completes.
+        let requeuedBy = Date().addingTimeInterval(60)
+        while Date() < requeuedBy && sweep.requeues(of: run.id) == 0 { Thread.sleep(forTimeInterval: 0.5) }
+        XCTAssertEqual(sweep.requeues(of: run.id), 1)
+        let status = try MPILauncher.runSingle(["sweep", "status", sweep.url.path], timeout: 30)
+        XCTAssertTrue(status.stdout.contains("1 requeued") || status.stdout.contains("1 complete"), status.stdout)
+        try waitForJob(job, timeout: 500)
+        let log = try String(contentsOf: sweep.logURL(run.id), encoding: .utf8)
+        let stoppedAt = try XCTUnwrap(log.split(separator: "\n").first { $0.hasPrefix("checkpointed at step ") }, log)
+        XCTAssertTrue(log.contains("resumed after"), log)
+        print("slurm: \(stoppedAt); requeued \(sweep.requeues(of: run.id)) time(s)")
+        XCTAssertEqual(sweep.state(of: run.id), .complete, log)
+
+        // The same run without interruption, on 2 ranks.
+        let reference = work.appendingPathComponent("reference")
+        assertSucceeded(try MPILauncher.run(np: 2, ["train"] + run.arguments + ["--out", reference.path, "--quiet"], timeout: 300),
+                        "uninterrupted run")
+        func read(_ dir: URL, _ name: String) throws -> Data { try Data(contentsOf: dir.appendingPathComponent(name)) }
+        XCTAssertEqual(try read(reference, "steps.jsonl").count > 0, true)
+        let losses = { (dir: URL) throws -> [String] in
+            try String(decoding: read(dir, "steps.jsonl"), as: UTF8.self).split(separator: "\n").map {
+                let o = try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+                return "\(o["global_step"]!) \(o["loss"]!)"
+            }
+        }
+        XCTAssertEqual(try losses(reference), try losses(sweep.runDirectory(run.id)))
+        let a = try JSONSerialization.jsonObject(with: read(reference, "metrics.json")) as! [String: Any]
+        let b = try JSONSerialization.jsonObject(with: read(sweep.runDirectory(run.id), "metrics.json")) as! [String: Any]
+        for key in ["eval", "best_epoch", "head_norm"] {
+            XCTAssertEqual(try JSONSerialization.data(withJSONObject: [a[key]!], options: .sortedKeys),
+                           try JSONSerialization.data(withJSONObject: [b[key]!], options: .sortedKeys), key)
+        }
+    }
+
+    /// `sweep status` lists a run whose last attempt checkpointed on a stop signal as requeued.
+    func testStatusShowsRequeuedRuns() throws {
+        let (sweep, runs) = try plan("requeued")
+        try FileManager.default.createDirectory(at: sweep.logsURL, withIntermediateDirectories: true)
+        try "75\n".write(to: sweep.exitURL(runs[1].id), atomically: true, encoding: .utf8)
+        try "2026-01-01T00:00:00+00:00 7_1\n2026-01-01T01:00:00+00:00 7_1\n".write(to: sweep.requeuesURL(runs[1].id), atomically: true, encoding: .utf8)
+        XCTAssertEqual(sweep.state(of: runs[1].id), .requeued)
+        let status = try MPILauncher.runSingle(["sweep", "status", sweep.url.path], timeout: 30)
+        XCTAssertTrue(status.stdout.contains("3 run(s): 0 complete, 0 failed, 2 not run (or running), 1 requeued"), status.stdout)
+        XCTAssertTrue(status.stdout.contains("\(runs[1].id) (requeued 2 time(s))"), status.stdout)
+    }
 }

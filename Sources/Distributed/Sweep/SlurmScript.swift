@@ -8,6 +8,12 @@ import Model
 /// `lpft-mpi train ... --out SWEEPDIR/runs/<id> --resume` over the allocation's ranks with
 /// mpirun (OpenMPI reads the allocation) or `srun --mpi=pmix`, appends the output to
 /// logs/<id>.log and writes the exit status to logs/<id>.exit.
+///
+/// Preemption and time limits: the script asks Slurm for SIGUSR1 `stopSignalSeconds` before
+/// the end (`--signal=B:USR1@S`, to the batch shell, which forwards it to the launcher and so
+/// to every rank) and is `--requeue`-able. A run that checkpoints on the signal exits with
+/// StopRequest.exitCode; the script then appends to logs/<id>.requeues and requeues its own
+/// array task (`scontrol requeue JOB_TASK`), which continues with --resume.
 public struct SlurmScript: Sendable {
     /// How the ranks start inside the allocation.
     public enum Launcher: String, Sendable, CaseIterable {
@@ -24,10 +30,13 @@ public struct SlurmScript: Sendable {
     public var launcher: Launcher
     public var jobName: String
     public var keepCheckpoints: Bool
+    /// Seconds before the time limit at which Slurm sends SIGUSR1 (checkpoint and requeue).
+    public var stopSignalSeconds: Int
 
     public init(ranks: Int, maxConcurrent: Int? = nil, cpusPerTask: Int = 1, partition: String? = nil,
                 time: String? = nil, launcher: Launcher = .mpirun, jobName: String = "lpft-sweep",
-                keepCheckpoints: Bool = false) {
+                keepCheckpoints: Bool = false, stopSignalSeconds: Int = 120) {
+        self.stopSignalSeconds = stopSignalSeconds
         self.ranks = ranks
         self.maxConcurrent = maxConcurrent
         self.cpusPerTask = cpusPerTask
@@ -40,6 +49,9 @@ public struct SlurmScript: Sendable {
 
     public func validate() throws {
         guard ranks >= 1 else { throw SweepError.invalidOption("--ranks must be at least 1 (got \(ranks))") }
+        guard (1...65535).contains(stopSignalSeconds) else {
+            throw SweepError.invalidOption("--signal-seconds must be from 1 to 65535 (got \(stopSignalSeconds))")
+        }
         guard cpusPerTask >= 1 else { throw SweepError.invalidOption("--cpus-per-task must be at least 1 (got \(cpusPerTask))") }
         if let maxConcurrent, maxConcurrent < 1 {
             throw SweepError.invalidOption("--max-concurrent must be at least 1 (got \(maxConcurrent))")
@@ -65,6 +77,9 @@ public struct SlurmScript: Sendable {
             "#SBATCH --array=0-\(runs.count - 1)" + (maxConcurrent.map { "%\($0)" } ?? ""),
             "#SBATCH --ntasks=\(ranks)",
             "#SBATCH --cpus-per-task=\(cpusPerTask)",
+            "# SIGUSR1 \(stopSignalSeconds) s before the time limit: the run checkpoints, exits \(StopRequest.exitCode), and the task is requeued.",
+            "#SBATCH --signal=B:USR1@\(stopSignalSeconds)",
+            "#SBATCH --requeue",
         ]
         if let time { lines.append("#SBATCH --time=\(time)") }
         if let partition { lines.append("#SBATCH --partition=\(partition)") }
@@ -90,15 +105,26 @@ public struct SlurmScript: Sendable {
             "echo \"== $id: job ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID} on $(hostname), $SLURM_NTASKS rank(s), $(date -Is)\" >>\"$log\"",
         ]
         let bind = cpusPerTask > 1 ? " --bind-to none" : ""
+        // In the background, so that the shell can forward Slurm's signal while it waits.
         switch launcher {
         case .mpirun:
-            lines.append("mpirun -np \"$SLURM_NTASKS\"\(bind) -x OPENBLAS_NUM_THREADS \"$binary\" train \"${args[@]}\" --out \"$run\" --resume >>\"$log\" 2>&1")
+            lines.append("mpirun -np \"$SLURM_NTASKS\"\(bind) -x OPENBLAS_NUM_THREADS \"$binary\" train \"${args[@]}\" --out \"$run\" --resume >>\"$log\" 2>&1 &")
         case .srun:
-            lines.append("srun --mpi=pmix \"$binary\" train \"${args[@]}\" --out \"$run\" --resume >>\"$log\" 2>&1")
+            lines.append("srun --mpi=pmix \"$binary\" train \"${args[@]}\" --out \"$run\" --resume >>\"$log\" 2>&1 &")
         }
         lines += [
-            "status=$?",
+            "child=$!",
+            "trap 'echo \"== $id: stop signal $(date -Is); forwarding SIGUSR1 to the ranks\" >>\"$log\"; kill -USR1 \"$child\" 2>/dev/null' USR1 TERM",
+            "# wait returns early (> 128) when a trapped signal arrives: wait again until the launcher exits.",
+            "while :; do wait \"$child\"; status=$?; kill -0 \"$child\" 2>/dev/null || break; done",
+            "wait \"$child\" 2>/dev/null; last=$?; [[ $last -ne 127 ]] && status=$last",
             "echo \"$status\" >\"$sweep/logs/$id.exit\"",
+            "if [[ $status -eq \(StopRequest.exitCode) ]]; then",
+            "  echo \"$(date -Is) ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\" >>\"$sweep/logs/$id.requeues\"",
+            "  echo \"requeue $id: checkpointed on a stop signal\"",
+            "  scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"",
+            "  exit 0",
+            "fi",
             "if [[ $status -eq 0 && -f \"$run/metrics.json\" ]]; then",
             keepCheckpoints ? "  echo \"done $id\"" : "  rm -rf \"$run/checkpoints\"; echo \"done $id\"",
             "else",

@@ -1,12 +1,16 @@
 import Foundation
 import Model
 
-/// Checkpoints: after LP and at every epoch end, rank 0 writes checkpoints/epoch-K/ with
+/// Checkpoints: after LP, at every epoch end and validation, and with --checkpoint-every /
+/// --checkpoint-minutes or a stop signal after any step, rank 0 writes checkpoints/epoch-K/
+/// (at the end of epoch K) or checkpoints/step-S/ (after global step S inside an epoch) with
 /// state.json (progress, history, the run's configuration and world size), tensors.safetensors
-/// (the trainable parameters, the best epoch's copy, AdamW moments) and finally COMPLETE.
-/// The folder is assembled under a temporary name and renamed, so a checkpoint either exists
-/// whole or not at all; older ones are removed afterwards. `--resume` continues from the last
-/// complete checkpoint and reproduces the uninterrupted run exactly (same ranks).
+/// (the trainable parameters, the best copy, AdamW moments) and finally COMPLETE. The folder
+/// is assembled under a temporary name and renamed, so a checkpoint either exists whole or not
+/// at all; older ones are removed afterwards. Nothing in it depends on the number of ranks
+/// (global batches are a function of seed, epoch and step; dropout masks of step and rank), so
+/// `--resume` may run on any number of ranks: on the same number it reproduces the
+/// uninterrupted run exactly, on another one up to float summation order (and dropout masks).
 extension Trainer {
     struct CheckpointState: Codable {
         var state: TrainingState
@@ -24,15 +28,19 @@ extension Trainer {
 
     var checkpointRoot: URL { output.appendingPathComponent("checkpoints") }
 
-    /// The run's settings that must not change across a resume.
+    /// The run's settings that must not change across a resume: all but those of
+    /// `RunFolder.resumableSettings` (where the files go, the ranks, how a step is cut into
+    /// passes, how often checkpoints are written).
     var configurationFingerprint: String {
-        var c = config
-        c.outputDirectory = ""
-        c.gitCommit = ""
-        c.saveModel = nil  // does not change training (and keeps checkpoints of older runs resumable)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? encoder.encode(c)) ?? Data(), as: UTF8.self)
+        return String(decoding: (try? encoder.encode(config)) ?? Data(), as: UTF8.self)
+    }
+
+    /// The name of the checkpoint that holds `state`.
+    func checkpointName(_ state: TrainingState) -> String {
+        guard let steps = state.completedSteps, steps % stepsPerEpoch != 0 else { return "epoch-\(state.completedEpochs)" }
+        return "step-\(steps)"
     }
 
     func saveCheckpoint(_ state: TrainingState, optimizer: AdamW<Float>? = nil, range: Range<Int>? = nil,
@@ -40,7 +48,7 @@ extension Trainer {
         defer { _ = try? comm.barrier() }
         guard comm.isRoot else { return }
         let saved = range ?? model.parameters.range(of: [.head])
-        let name = "epoch-\(state.completedEpochs)"
+        let name = checkpointName(state)
         let temp = checkpointRoot.appendingPathComponent(".\(name).tmp")
         let final = checkpointRoot.appendingPathComponent(name)
         let fm = FileManager.default
@@ -71,18 +79,29 @@ extension Trainer {
         try FileOperations.move(temp, to: final)
         completed = true
         // Older checkpoints are superseded.
-        for old in (try? fm.contentsOfDirectory(atPath: checkpointRoot.path)) ?? [] where old.hasPrefix("epoch-") && old != name {
+        for old in (try? fm.contentsOfDirectory(atPath: checkpointRoot.path)) ?? [] where Self.stepsDone(checkpoint: old, stepsPerEpoch: 1) != nil && old != name {
             try? fm.removeItem(at: checkpointRoot.appendingPathComponent(old))
         }
     }
 
-    /// The complete checkpoints under `root` (folders epoch-K with a COMPLETE marker), by K.
-    static func completeCheckpoints(in root: URL) -> [String] {
+    /// The optimizer steps a checkpoint folder's name says it holds (epoch-K: K epochs,
+    /// step-S: S steps); nil for other names.
+    static func stepsDone(checkpoint name: String, stepsPerEpoch: Int) -> Int? {
+        if name.hasPrefix("epoch-"), let k = Int(name.dropFirst(6)), k >= 0 { return k * stepsPerEpoch }
+        if name.hasPrefix("step-"), let s = Int(name.dropFirst(5)), s >= 0 { return s }
+        return nil
+    }
+
+    /// The complete checkpoints under `root` (epoch-K or step-S folders with a COMPLETE
+    /// marker), oldest first; at equal steps an epoch's end (validated) comes last.
+    static func completeCheckpoints(in root: URL, stepsPerEpoch: Int = 1) -> [String] {
         let fm = FileManager.default
         let names = ((try? fm.contentsOfDirectory(atPath: root.path)) ?? []).filter {
-            $0.hasPrefix("epoch-") && fm.fileExists(atPath: root.appendingPathComponent("\($0)/COMPLETE").path)
+            stepsDone(checkpoint: $0, stepsPerEpoch: stepsPerEpoch) != nil
+                && fm.fileExists(atPath: root.appendingPathComponent("\($0)/COMPLETE").path)
         }
-        return names.sorted { Int($0.dropFirst(6)) ?? -1 < Int($1.dropFirst(6)) ?? -1 }
+        func key(_ name: String) -> (Int, Int) { (stepsDone(checkpoint: name, stepsPerEpoch: stepsPerEpoch)!, name.hasPrefix("epoch-") ? 1 : 0) }
+        return names.sorted { key($0) < key($1) }
     }
 
     /// The record (state.json) and tensors of the checkpoint folder `dir`.
@@ -96,17 +115,19 @@ extension Trainer {
 
     /// The last complete checkpoint, if any: restores its parameters and returns its state.
     func loadCheckpoint() throws -> TrainingState? {
-        guard let name = Self.completeCheckpoints(in: checkpointRoot).last else {
+        guard let name = Self.completeCheckpoints(in: checkpointRoot, stepsPerEpoch: stepsPerEpoch).last else {
             progress.log("no complete checkpoint in \(checkpointRoot.path); starting from the beginning")
             return nil
         }
         let dir = checkpointRoot.appendingPathComponent(name)
         let (record, tensors) = try Self.readCheckpoint(dir)
-        guard record.worldSize == comm.size else {
-            throw TrainingError.badCheckpoint("checkpoint \(dir.path) was written by \(record.worldSize) rank(s); resume with -np \(record.worldSize) (exact continuation needs the same world size)")
+        // Any number of ranks may continue; the settings that shape training may not change.
+        let differences = RunFolder.settingDifferences(previous: Data(record.configuration.utf8), current: config, also: []) ?? ["(unreadable settings)"]
+        guard differences.isEmpty else {
+            throw TrainingError.badCheckpoint("checkpoint \(dir.path) belongs to a run with other settings: \(differences.joined(separator: "; ")); resume with the same flags or use a new --out")
         }
-        guard record.configuration == configurationFingerprint else {
-            throw TrainingError.badCheckpoint("checkpoint \(dir.path) belongs to a run with other settings; resume with the same flags or use a new --out")
+        if record.worldSize != comm.size {
+            progress.log("the checkpoint was written on \(record.worldSize) rank(s); continuing on \(comm.size)")
         }
         let values = try tensors.floats("values")
         guard let range = record.block, values.count == range.count, range.upperBound <= model.parameters.count else {

@@ -96,14 +96,30 @@ public enum RunFolder {
     /// runs older than --save-model have no such key) or what the checkpoint
     /// checks itself once the data are loaded (the world size, the class names) is not compared.
     static func settingDifferences(previous url: URL, current: TrainingConfig) throws -> [String] {
-        let ignored: Set<String> = ["outputDirectory", "gitCommit", "worldSize", "classNames", "saveModel", "overlap", "bucketMegabytes"]
         guard let data = FileManager.default.contents(atPath: url.path),
-              let old = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+              let differences = settingDifferences(previous: data, current: current) else {
             throw TrainingError.outputFolder("\(url.path) is not a readable run configuration; pass --overwrite to start over or choose a new --out")
         }
+        return differences
+    }
+
+    /// Settings a resumed run may change: where its files go, the commit, whether it saves
+    /// its model, the ranks (global batches do not depend on them), how a rank cuts its share
+    /// of a step into passes, how often it checkpoints, where its scalars go, and how the
+    /// gradient sums overlap backward (the same sums either way).
+    static let resumableSettings: Set<String> = ["outputDirectory", "gitCommit", "worldSize", "saveModel", "microBatchSize",
+                                                 "checkpointEvery", "checkpointMinutes", "tensorboard", "overlap", "bucketMegabytes"]
+
+    /// The differing settings of a configuration's JSON and `current`; nil when `data` is not one.
+    /// (`also`: keys not compared besides the resumable ones; config.json is compared before the
+    /// data are loaded, so without the class names.)
+    static func settingDifferences(previous data: Data, current: TrainingConfig, also: Set<String> = ["classNames"]) -> [String]? {
+        let ignored = resumableSettings.union(also)
+        guard let old = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
         let encoder = JSONEncoder()
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        guard let new = try JSONSerialization.jsonObject(with: encoder.encode(current)) as? [String: Any] else { return [] }
+        guard let encoded = try? encoder.encode(current),
+              let new = (try? JSONSerialization.jsonObject(with: encoded)) as? [String: Any] else { return [] }
         return Set(old.keys).union(new.keys).subtracting(ignored).sorted().compactMap { key in
             let before = old[key].map(render) ?? "unset", after = new[key].map(render) ?? "unset"
             return before == after ? nil : "\(flagName(key)) \(before) (now \(after))"
@@ -113,7 +129,8 @@ public enum RunFolder {
     /// The command-line name of a config.json key.
     static func flagName(_ key: String) -> String {
         let names = ["learningRate": "--lr", "loraRank": "--lora-r", "modelDirectory": "--model", "classNames": "classes",
-                     "data": "data", "maxGradNorm": "max gradient norm"]
+                     "data": "data", "maxGradNorm": "max gradient norm",
+                     "ntkSnapshots": "--ntk-at-start/--ntk-every-epoch"]
         if let name = names[key] { return name }
         return "--" + key.reduce(into: "") { out, c in out += c.isUppercase ? "-" + c.lowercased() : String(c) }
     }

@@ -14,6 +14,9 @@ public struct EpochRecord: Codable, Sendable {
     public var seconds: Double
     public var eval_seconds: Double
     public var examples_per_s: Double
+    /// The optimizer steps done when the validation ran (nil in runs written before it was
+    /// recorded); with --eval-every a line is a validation, not an epoch.
+    public var global_step: Int? = nil
 }
 
 /// One line of steps.jsonl (one per optimizer step; the loss is the global mean).
@@ -127,6 +130,13 @@ struct TrainingState: Codable {
     var headNormAfterLP: Double?
     var headNormStart: Double?
     var completedEpochs = 0
+    /// Optimizer steps done (nil in checkpoints of older runs: completedEpochs whole epochs),
+    /// and the running sums since the last validation, so a mid-epoch checkpoint resumes the
+    /// records exactly.
+    var completedSteps: Int?
+    var lossSinceValidation: Double?
+    var stepsSinceValidation: Int?
+    var secondsSinceValidation: Double?
     var bestEpoch: Int?
     var bestValidationAccuracy = -1.0
     var history: [EpochRecord] = []
@@ -136,6 +146,7 @@ struct TrainingState: Codable {
 
     enum CodingKeys: String, CodingKey {
         case linearProbeDone, linearProbe, headNormInit, headNormAfterLP, headNormStart, completedEpochs
+        case completedSteps, lossSinceValidation, stepsSinceValidation, secondsSinceValidation
         case bestEpoch, bestValidationAccuracy, history, steps
     }
 }

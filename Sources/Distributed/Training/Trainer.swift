@@ -50,11 +50,15 @@ public final class Trainer {
     let ood: [EncodedSplit]
 
     var timing: [String: Double] = [:]
+    /// Optimizer steps per epoch (⌈training examples ÷ global batch⌉, whatever the ranks).
+    let stepsPerEpoch: Int
     /// The checkpoint a resumed run continues from (tensors read when the stage starts).
     var resumeFrom: SafetensorsFile?
     var resumeOptimizerStep = 0
-    /// Called on every rank once the checkpoint of an epoch is complete on disk (fault drills).
-    public var afterCheckpoint: ((_ completedEpochs: Int) -> Void)?
+    /// Called on every rank once a checkpoint is complete on disk (fault drills).
+    public var afterCheckpoint: ((_ completedEpochs: Int, _ completedSteps: Int, _ atEpochEnd: Bool) -> Void)?
+    /// TensorBoard scalars (rank 0, with --tensorboard).
+    var scalars: ScalarLog?
 
     /// Loads the model on every rank, then makes every replica identical to rank 0's.
     public init(comm: Communicator, config: TrainingConfig, task: TaskData, progress: Bool = true) throws {
@@ -80,7 +84,7 @@ public final class Trainer {
             throw TrainingError.invalidSetting("the \(name) split is empty; check the data files")
         }
         try task.checkSplitNames()
-        _ = try config.stepCounts(trainExamples: task.train.count, worldSize: comm.size)
+        stepsPerEpoch = try config.stepCounts(trainExamples: task.train.count, worldSize: comm.size).perEpoch
         self.task = task
 
         let start = Date()
@@ -150,10 +154,12 @@ public final class Trainer {
     public func run(resume: Bool = false) throws -> RunMetrics {
         let runStart = Date()
         if comm.isRoot { try RunFiles.writeJSON(config, to: output.appendingPathComponent("config.json")) }
+        if comm.isRoot, let folder = config.tensorboard { scalars = try ScalarLog(directory: URL(fileURLWithPath: folder)) }
+        defer { scalars?.flush() }
         var state = TrainingState()
         if resume, let restored = try loadCheckpoint() {
             state = restored
-            progress.log("resumed from \(state.completedEpochs) completed epoch(s) (stage \(state.linearProbeDone ? "after LP" : "start"))")
+            progress.log("resumed after \(state.completedSteps ?? 0) step(s), \(state.completedEpochs) complete epoch(s) (stage \(state.linearProbeDone ? "after LP" : "start"))")
         } else {
             state.headNormInit = headNorm()
         }
@@ -241,7 +247,8 @@ public final class Trainer {
     // MARK: Training stage (FT or LoRA)
 
     func trainingStage(_ state: inout TrainingState) throws {
-        let P = comm.size, micro = config.batchSize / P
+        let P = comm.size, perRank = config.batchSize / P
+        let micro = config.microBatchSize ?? perRank
         let useLoRA = config.method.usesLoRA
         model.trainBackbone = !useLoRA
         model.trainLoRA = useLoRA
@@ -252,8 +259,9 @@ public final class Trainer {
             let table = model.wordEmbeddingTable
             optimizer.setSparseTable(range: table.range, rowLength: table.rowLength)
         }
-        let sampler = ShardedSampler(datasetSize: train.count, worldSize: P, rank: comm.rank, shuffle: true, seed: config.seed)
+        let batches = GlobalBatches(examples: train.count, batchSize: config.batchSize, seed: config.seed)
         let (stepsPerEpoch, totalSteps) = try config.stepCounts(trainExamples: train.count, worldSize: P)
+        let epochs = (totalSteps + stepsPerEpoch - 1) / stepsPerEpoch
         let schedule = LinearSchedule(baseRate: config.learningRate, totalSteps: totalSteps,
                                       warmupSteps: Int((config.warmupRatio * Double(totalSteps)).rounded(.up)))
         var best = [Float](repeating: 0, count: range.count)
@@ -261,7 +269,8 @@ public final class Trainer {
                                                      bucketBytes: Int((config.bucketMegabytes ?? 25) * 1_048_576),
                                                      overlap: config.overlap ?? true)
 
-        if state.completedEpochs == 0 {
+        let startStep = state.completedSteps ?? state.completedEpochs * stepsPerEpoch
+        if startStep == 0 {
             if config.headScale != 1 {
                 let e = model.parameters.entry("classifier.weight")!, b = model.parameters.entry("classifier.bias")!
                 for i in e.range { model.parameters.values[i] *= Float(config.headScale) }
@@ -272,89 +281,129 @@ public final class Trainer {
         } else {
             try restoreTrainingCheckpoint(&state, optimizer: optimizer, range: range, best: &best)
         }
-        try kernelSnapshot(epoch: state.completedEpochs)
-        progress.log("\(useLoRA ? "LoRA" : "FT"): \(config.epochs) epoch(s) × \(stepsPerEpoch) step(s), global batch \(config.batchSize) (\(micro) per rank × \(P)), lr \(config.learningRate)")
+        if startStep % stepsPerEpoch == 0 { try kernelSnapshot(epoch: startStep / stepsPerEpoch) }
+        let length = config.maxSteps.map { "\($0) step(s) (\(epochs) epoch(s) of \(stepsPerEpoch))" }
+            ?? "\(epochs) epoch(s) × \(stepsPerEpoch) step(s)"
+        progress.log("\(useLoRA ? "LoRA" : "FT"): \(length), global batch \(config.batchSize) (\(perRank) per rank × \(P)"
+                     + (micro < perRank ? " in passes of \(micro)" : "") + "), lr \(config.learningRate)")
+        StopRequest.install()
 
-        for epoch in state.completedEpochs..<config.epochs {
-            let epochStart = Date()
-            let order = sampler.indices(epoch: epoch)
-            var lossSum = 0.0
-            for step in 0..<stepsPerEpoch {
-                let globalStep = epoch * stepsPerEpoch + step
-                let batchIndices = order[(step * micro)..<min(order.count, (step + 1) * micro)]
-                comm.stallContext = "\(useLoRA ? "LoRA" : "FT") epoch \(epoch + 1) step \(step + 1)"
-                let stepStart = comm.wallTime()
-                var allreduceSeconds = 0.0
-                model.zeroGradients()
-                model.forward(train.batch(batchIndices, config: model.config),
-                              dropoutSeed: dropoutSeed(epoch: epoch, step: step))
-                let localLoss = model.loss(labels: batchIndices.map { train.labels[$0] })
-                // Average the gradients over the ranks, in buckets summed while backward goes on.
-                if let buckets {
-                    model.backward(onGradientsReady: buckets.gradientsReady)
-                    allreduceSeconds = try buckets.finish()
-                } else {
-                    model.backward()
-                }
-                let loss = P > 1 ? try comm.allreduceSum(localLoss) / Double(P) : localLoss
-                guard loss.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, step: step) }
-                let ranges = model.touchedRows.gradientRanges(within: range)
-                let gradNorm = clipGradients(model.parameters, ranges: ranges, maxNorm: config.maxGradNorm)
-                let rate = schedule.rate(atStep: globalStep)
-                optimizer.update(model.parameters, learningRate: rate, touchedRows: useLoRA ? nil : model.touchedRows)
-                lossSum += loss
-                state.steps.append(StepRecord(epoch: epoch + 1, step: step + 1, global_step: globalStep + 1, loss: loss,
-                                              grad_norm: gradNorm, learning_rate: rate,
-                                              seconds: comm.wallTime() - stepStart, allreduce_seconds: allreduceSeconds))
-                let elapsed = Date().timeIntervalSince(epochStart)
-                let done = step + 1
-                let perSecond = Double(done * config.batchSize) / max(elapsed, 1e-9)
-                let eta = elapsed / Double(done) * Double(stepsPerEpoch - done)
-                progress.update(String(format: "epoch %d/%d  step %d/%d  loss %.4f  %.1f ex/s  ETA %@",
-                                       epoch + 1, config.epochs, done, stepsPerEpoch, loss, perSecond, Self.duration(eta)))
+        var order: [Int] = [], orderEpoch = -1
+        var lastCheckpoint = Date()
+        for globalStep in startStep..<totalSteps {
+            let epoch = globalStep / stepsPerEpoch, step = globalStep % stepsPerEpoch
+            if epoch != orderEpoch { order = batches.order(epoch: epoch); orderEpoch = epoch }
+            comm.stallContext = "\(useLoRA ? "LoRA" : "FT") epoch \(epoch + 1) step \(step + 1)"
+            let stepStart = comm.wallTime()
+            var allreduceSeconds = 0.0
+            // This rank's slice of the global batch, in passes of at most `micro` examples. Each
+            // pass's gradient is weighted by its share of the global batch times P, so that the
+            // average over ranks is the gradient of the global mean loss (weight 1 when the
+            // ranks share the batch evenly in one pass each).
+            let global = batches.batch(step: step)
+            let mine = GlobalBatches.slice(global, rank: comm.rank, worldSize: P)
+            model.zeroGradients()
+            var localLoss = 0.0
+            let passes = GlobalBatches.microBatches(mine, size: micro)
+            for (pass, part) in passes.enumerated() {
+                let indices = order[part]
+                let weight = Double(part.count * P) / Double(global.count)
+                model.forward(train.batch(indices, config: model.config),
+                              dropoutSeed: dropoutSeed(epoch: epoch, step: step, pass: pass))
+                localLoss += weight * model.loss(labels: indices.map { train.labels[$0] }, gradientScale: weight)
+                // The last pass finishes the gradients: their sums over the ranks start while
+                // its backward goes on.
+                model.backward(onGradientsReady: pass == passes.count - 1 ? buckets?.gradientsReady : nil)
             }
-            let trainSeconds = Date().timeIntervalSince(epochStart)
-            comm.stallContext = "end of epoch \(epoch + 1): replica check, validation, checkpoint"
-            try checkReplicasAgree(epoch: epoch, range: range)
-            // Validation: accuracy picks the best epoch.
-            let evalStart = Date()
-            let val = try forwardAll(validation)
-            var validationAccuracy = 0.0, validationLoss = 0.0
-            if let val {
-                let logits = try Logits(val.logits, classes: task.classNames.count)
-                validationAccuracy = try ClassificationMetrics.accuracy(predicted: logits.predictions(), labels: validation.labels)
-                validationLoss = try CalibrationMetrics.negativeLogLikelihood(logits: logits, labels: validation.labels)
+            // Average the gradients over the ranks (a rank without examples this step sends zeros).
+            if let buckets { allreduceSeconds = try buckets.finish() }
+            // The loss, the stop signals (any rank's) and rank 0's checkpoint clock in one allreduce,
+            // so every rank takes the same decisions at this step boundary.
+            let minutesDue = comm.isRoot && config.checkpointMinutes.map { Date().timeIntervalSince(lastCheckpoint) >= $0 * 60 } == true
+            var shared = [localLoss, StopRequest.isRequested ? 1 : 0, minutesDue ? 1 : 0]
+            if P > 1 { try comm.allreduceSum(&shared) }
+            let loss = shared[0] / Double(P), stopRequested = shared[1] > 0
+            guard loss.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, step: step) }
+            let ranges = model.touchedRows.gradientRanges(within: range)
+            let gradNorm = clipGradients(model.parameters, ranges: ranges, maxNorm: config.maxGradNorm)
+            let rate = schedule.rate(atStep: globalStep)
+            optimizer.update(model.parameters, learningRate: rate, touchedRows: useLoRA ? nil : model.touchedRows)
+            let seconds = comm.wallTime() - stepStart
+            let record = StepRecord(epoch: epoch + 1, step: step + 1, global_step: globalStep + 1, loss: loss,
+                                    grad_norm: gradNorm, learning_rate: rate, seconds: seconds, allreduce_seconds: allreduceSeconds)
+            state.steps.append(record)
+            state.completedSteps = globalStep + 1
+            state.completedEpochs = (globalStep + 1) / stepsPerEpoch
+            state.lossSinceValidation = (state.lossSinceValidation ?? 0) + loss
+            state.stepsSinceValidation = (state.stepsSinceValidation ?? 0) + 1
+            state.secondsSinceValidation = (state.secondsSinceValidation ?? 0) + seconds
+            scalars?.step(record, examplesPerSecond: Double(global.count) / max(seconds, 1e-9))
+            let done = state.stepsSinceValidation!, elapsed = state.secondsSinceValidation!
+            progress.update(String(format: "epoch %d/%d  step %d/%d  loss %.4f  %.1f ex/s  ETA %@",
+                                   epoch + 1, epochs, step + 1, stepsPerEpoch, loss,
+                                   Double(done * config.batchSize) / max(elapsed, 1e-9),
+                                   Self.duration(elapsed / Double(done) * Double(totalSteps - globalStep - 1))))
+
+            let epochEnds = step == stepsPerEpoch - 1, last = globalStep + 1 == totalSteps
+            let validates = last || (config.evalEvery.map { (globalStep + 1) % $0 == 0 } ?? epochEnds)
+            if validates {
+                comm.stallContext = "validation after step \(globalStep + 1): replica check, validation, checkpoint"
+                try validate(&state, epoch: epoch, range: range, best: &best, learningRate: rate)
             }
-            let shared = try comm.broadcast([validationAccuracy, validationLoss], root: 0)
-            validationAccuracy = shared[0]; validationLoss = shared[1]
-            let record = EpochRecord(epoch: epoch + 1, train_loss: lossSum / Double(stepsPerEpoch),
-                                     validation_accuracy: validationAccuracy, validation_loss: validationLoss,
-                                     head_norm: headNorm(), learning_rate: schedule.rate(atStep: (epoch + 1) * stepsPerEpoch - 1),
-                                     seconds: trainSeconds, eval_seconds: Date().timeIntervalSince(evalStart),
-                                     examples_per_s: Double(stepsPerEpoch * config.batchSize) / trainSeconds)
-            state.history.append(record)
-            timing["train", default: 0] += trainSeconds
-            timing["validation", default: 0] += record.eval_seconds
-            if state.bestEpoch == nil || validationAccuracy > state.bestValidationAccuracy {
-                state.bestEpoch = epoch + 1
-                state.bestValidationAccuracy = validationAccuracy
-                _ = best.withUnsafeMutableBufferPointer { $0.update(from: model.parameters.values[range]) }
+            let checkpointDue = config.checkpointEvery.map { (globalStep + 1) % $0 == 0 } == true || shared[2] > 0
+            if validates || epochEnds || checkpointDue || stopRequested {
+                if comm.isRoot { try RunFiles.writeJSONLines(state.steps, to: output.appendingPathComponent("steps.jsonl")) }
+                try saveCheckpoint(state, optimizer: optimizer, range: range, best: best)
+                lastCheckpoint = Date()
+                afterCheckpoint?(state.completedEpochs, globalStep + 1, epochEnds)
             }
-            state.completedEpochs = epoch + 1
-            progress.log(String(format: "epoch %d/%d  train loss %.4f  val acc %.4f  val loss %.4f  head norm %.3f  %.1f ex/s  %@",
-                                epoch + 1, config.epochs, record.train_loss, validationAccuracy, validationLoss,
-                                record.head_norm, record.examples_per_s, Self.duration(trainSeconds)))
-            if comm.isRoot {
-                try RunFiles.writeJSONLines(state.history, to: output.appendingPathComponent("history.jsonl"))
-                try RunFiles.writeJSONLines(state.steps, to: output.appendingPathComponent("steps.jsonl"))
+            if epochEnds { try kernelSnapshot(epoch: epoch + 1) }
+            if stopRequested {
+                scalars?.flush()
+                throw Preempted(step: globalStep + 1)
             }
-            try saveCheckpoint(state, optimizer: optimizer, range: range, best: best)
-            afterCheckpoint?(state.completedEpochs)
-            try kernelSnapshot(epoch: state.completedEpochs)
         }
-        // The best epoch becomes the final model.
+        // The best validated model becomes the final model.
         _ = best.withUnsafeBufferPointer { model.parameters.values[range].update(from: $0) }
-        progress.log("best epoch \(state.bestEpoch ?? 0) (validation accuracy \(String(format: "%.4f", state.bestValidationAccuracy)))")
+        progress.log("best \(config.evalEvery == nil ? "epoch" : "validation") \(state.bestEpoch ?? 0) (validation accuracy \(String(format: "%.4f", state.bestValidationAccuracy)))")
+    }
+
+    /// Validation after a step: the replicas must agree; accuracy picks the best model (kept in
+    /// `best`); history.jsonl gets a line. `bestEpoch` counts validations (= epochs unless
+    /// --eval-every).
+    func validate(_ state: inout TrainingState, epoch: Int, range: Range<Int>, best: inout [Float], learningRate: Double) throws {
+        try checkReplicasAgree(epoch: epoch, range: range)
+        let evalStart = Date()
+        let val = try forwardAll(validation)
+        var validationAccuracy = 0.0, validationLoss = 0.0
+        if let val {
+            let logits = try Logits(val.logits, classes: task.classNames.count)
+            validationAccuracy = try ClassificationMetrics.accuracy(predicted: logits.predictions(), labels: validation.labels)
+            validationLoss = try CalibrationMetrics.negativeLogLikelihood(logits: logits, labels: validation.labels)
+        }
+        let shared = try comm.broadcast([validationAccuracy, validationLoss], root: 0)
+        validationAccuracy = shared[0]; validationLoss = shared[1]
+        let steps = state.stepsSinceValidation ?? 1, seconds = state.secondsSinceValidation ?? 0
+        let record = EpochRecord(epoch: epoch + 1, train_loss: (state.lossSinceValidation ?? 0) / Double(steps),
+                                 validation_accuracy: validationAccuracy, validation_loss: validationLoss,
+                                 head_norm: headNorm(), learning_rate: learningRate,
+                                 seconds: seconds, eval_seconds: Date().timeIntervalSince(evalStart),
+                                 examples_per_s: Double(steps * config.batchSize) / max(seconds, 1e-9),
+                                 global_step: state.completedSteps)
+        state.history.append(record)
+        state.lossSinceValidation = 0; state.stepsSinceValidation = 0; state.secondsSinceValidation = 0
+        timing["train", default: 0] += seconds
+        timing["validation", default: 0] += record.eval_seconds
+        if state.bestEpoch == nil || validationAccuracy > state.bestValidationAccuracy {
+            state.bestEpoch = state.history.count
+            state.bestValidationAccuracy = validationAccuracy
+            _ = best.withUnsafeMutableBufferPointer { $0.update(from: model.parameters.values[range]) }
+        }
+        scalars?.validation(record)
+        progress.log(String(format: "epoch %d step %d  train loss %.4f  val acc %.4f  val loss %.4f  head norm %.3f  %.1f ex/s  %@",
+                            epoch + 1, state.completedSteps ?? 0, record.train_loss, validationAccuracy, validationLoss,
+                            record.head_norm, record.examples_per_s, Self.duration(seconds)))
+        if comm.isRoot { try RunFiles.writeJSONLines(state.history, to: output.appendingPathComponent("history.jsonl")) }
     }
 
     /// `count` examples drawn at random with a fixed seed (the same subset for every run and
@@ -368,9 +417,11 @@ public final class Trainer {
         return indices[0..<count].sorted().map { examples[$0] }
     }
 
-    /// Dropout masks differ per (seed, epoch, step, rank) and repeat exactly on resume.
-    func dropoutSeed(epoch: Int, step: Int) -> UInt64 {
-        var g = RandomGenerator(seed: config.seed, stream: UInt64(epoch) << 40 ^ UInt64(step) << 12 ^ UInt64(comm.rank))
+    /// Dropout masks differ per (seed, epoch, step, rank, pass) and are derived from them alone,
+    /// so a run resumed from any checkpoint repeats them exactly (same ranks and passes).
+    func dropoutSeed(epoch: Int, step: Int, pass: Int = 0) -> UInt64 {
+        var g = RandomGenerator(seed: config.seed, stream: UInt64(epoch) << 40 ^ UInt64(step) << 12 ^ UInt64(comm.rank)
+                                    ^ UInt64(pass) << 56)
         return g.next()
     }
 

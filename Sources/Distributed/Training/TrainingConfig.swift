@@ -39,6 +39,18 @@ public struct TrainingConfig: Codable, Sendable {
     /// 25 MiB buckets). Neither changes a result: the same sums, started earlier or later.
     public var overlap: Bool?
     public var bucketMegabytes: Double?
+    /// Training length in optimizer steps instead of `epochs` (nil: epochs decide).
+    public var maxSteps: Int?
+    /// Validate (and keep the best model) every N steps instead of at each epoch end.
+    public var evalEvery: Int?
+    /// Examples per forward/backward pass on a rank (nil: the rank's whole share of the global
+    /// batch). Gradients of the passes add up locally; the ranks average once per step.
+    public var microBatchSize: Int?
+    /// Mid-epoch checkpoints: every N steps and/or every M minutes (nil: at epoch ends only).
+    public var checkpointEvery: Int?
+    public var checkpointMinutes: Double?
+    /// Folder of TensorBoard event files (nil: none).
+    public var tensorboard: String?
     /// Filled in at run time.
     public var worldSize: Int = 1
     public var gitCommit: String = "unknown"
@@ -123,6 +135,19 @@ public struct TrainingConfig: Codable, Sendable {
         try Check.integer("--eval-batch-size", evalBatchSize, in: 1...Limits.evalBatchSize)
         if let dropout { try Check.real("--dropout", dropout, in: 0...1, openAbove: true) }
         if let bucketMegabytes { try Check.real("--bucket-mb", bucketMegabytes, in: 0...1_048_576, openBelow: true) }
+        if let maxSteps { try Check.integer("--max-steps", maxSteps, in: 1...Limits.totalSteps) }
+        if let evalEvery { try Check.integer("--eval-every", evalEvery, in: 1...Limits.totalSteps) }
+        if let checkpointEvery { try Check.integer("--checkpoint-every", checkpointEvery, in: 1...Limits.totalSteps) }
+        if let checkpointMinutes { try Check.real("--checkpoint-minutes", checkpointMinutes, in: 0...1e6, openBelow: true) }
+        if let tensorboard { try Check.nonEmpty("--tensorboard", tensorboard, expected: "a folder for the event files") }
+        if let microBatchSize {
+            try Check.integer("--micro-batch-size", microBatchSize, in: 1...Limits.batchSize)
+            if let worldSize, batchSize % worldSize == 0, (batchSize / worldSize) % microBatchSize != 0 {
+                throw InvalidSetting("--micro-batch-size", value: String(microBatchSize),
+                                     expected: "a divisor of the \(batchSize / worldSize) examples per rank (--batch-size \(batchSize) ÷ \(worldSize) ranks)",
+                                     hint: "choose one of \(Self.divisors(batchSize / worldSize).map(String.init).joined(separator: ", "))")
+            }
+        }
         if let ntkSnapshots {
             guard method.hasTrainingStage else {
                 throw InvalidSetting("--ntk-\(ntkSnapshots == .start ? "at-start" : "every-epoch")", value: "with --method lp",
@@ -143,13 +168,16 @@ public struct TrainingConfig: Codable, Sendable {
             try Check.integer("--batch-size", batchSize, in: 1...trainExamples,
                               hint: "the training split has \(trainExamples) examples; choose a batch of at most that many")
         }
-        let perRank = (trainExamples + worldSize - 1) / worldSize
-        let micro = batchSize / worldSize
-        let perEpoch = (perRank + micro - 1) / micro
-        let total = try Check.product([perEpoch, method.hasTrainingStage ? epochs : 0], limit: Limits.totalSteps,
+        // Global batches do not depend on the ranks (GlobalBatches): ⌈N / B⌉ steps per epoch.
+        let perEpoch = (trainExamples + batchSize - 1) / batchSize
+        guard method.hasTrainingStage else { return (perEpoch, 0) }
+        if let maxSteps { return (perEpoch, maxSteps) }
+        let total = try Check.product([perEpoch, epochs], limit: Limits.totalSteps,
                                       what: "steps per epoch × --epochs", hint: "lower --epochs or raise --batch-size")
         return (perEpoch, total)
     }
+
+    static func divisors(_ n: Int) -> [Int] { (1...max(n, 1)).filter { n % $0 == 0 } }
 }
 
 /// What `train` keeps of the final model besides metrics and logits: `final` writes OUT/model

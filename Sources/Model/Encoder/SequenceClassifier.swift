@@ -45,8 +45,8 @@ public final class SequenceClassifier<T: ModelScalar> {
     public let backboneStageRanges: [Range<Int>]
     /// What backward has finished with after each stage (`onGradientsReady`): stage 0 the
     /// embeddings with the word table, a block its tensors and its LoRA factors, ln_f its own.
-    let stageGradientRanges: [[Range<Int>]]
-    let headRange: Range<Int>
+    public let stageGradientRanges: [[Range<Int>]]
+    public let headRange: Range<Int>
 
     /// Activations of the last forward, reused across steps.
     var workspace: Workspace<T>?
@@ -253,11 +253,19 @@ public final class SequenceClassifier<T: ModelScalar> {
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     @discardableResult
-    public func loss(labels: [Int]) -> Double {
+    /// - gradientScale: multiplies the stored gradient (not the returned mean loss), so that
+    ///   backward passes over micro-batches of different sizes add up to the gradient of the
+    ///   mean over all of them (gradient accumulation, uneven shards).
+    public func loss(labels: [Int], gradientScale: Double = 1) -> Double {
         let ws = workspace!
         let B = ws.batch, C = classes
         precondition(labels.count == B && labels.allSatisfy { $0 >= 0 && $0 < C })
-        return crossEntropyForward(dlogits: ws.logitGradient, logits: ws.logits, labels: labels, batch: B, classes: C)
+        let loss = crossEntropyForward(dlogits: ws.logitGradient, logits: ws.logits, labels: labels, batch: B, classes: C)
+        if gradientScale != 1 {
+            let s = T(gradientScale)
+            for i in 0..<(B * C) { ws.logitGradient[i] *= s }
+        }
+        return loss
     }
 
     // MARK: Backward

@@ -16,8 +16,22 @@ struct TrainOptions: ParsableArguments {
     var method: TrainingMethod
     @Option(help: "Output directory (new or empty; see --resume and --overwrite).")
     var out: String
-    @Option(parsing: .unconditional, help: "Epochs of the training stage (1…\(TrainingConfig.Limits.epochs)).")
-    var epochs = 10
+    @Option(parsing: .unconditional, help: "Epochs of the training stage (1…\(TrainingConfig.Limits.epochs); default 10).")
+    var epochs: Int?
+    @Option(parsing: .unconditional, help: "Train for N optimizer steps instead of --epochs (the schedule, validation and checkpoints follow it).")
+    var maxSteps: Int?
+    @Option(parsing: .unconditional, help: "Validate (and keep the best model) every N steps instead of at each epoch end.")
+    var evalEvery: Int?
+    @Option(parsing: .unconditional, help: "Gradient accumulation: examples per forward/backward pass on a rank, a divisor of --batch-size ÷ ranks (default: all of them in one pass).")
+    var microBatchSize: Int?
+    @Option(parsing: .unconditional, help: "Also checkpoint every N optimizer steps (default: at epoch ends and validations only).")
+    var checkpointEvery: Int?
+    @Option(parsing: .unconditional, help: "Also checkpoint when M minutes have passed since the last checkpoint.")
+    var checkpointMinutes: Double?
+    @Flag(help: "Write TensorBoard event files (per step: loss, lr, grad norm, examples/s, step and allreduce seconds; per validation: accuracy, loss, head norm) to OUT/tensorboard (or --tensorboard-dir).")
+    var tensorboard = false
+    @Option(help: ArgumentHelp("Folder of the TensorBoard event files (implies --tensorboard).", valueName: "DIR"))
+    var tensorboardDir: String?
     @Option(parsing: .unconditional, help: "Global batch size (divisible by the number of ranks; at most the training examples).")
     var batchSize = 16
     @Option(parsing: .unconditional, help: "Peak learning rate in (0, 10] (default: 5e-5 for FT and LP-FT, 5e-4 for LoRA and LP-LoRA).")
@@ -66,11 +80,18 @@ struct TrainOptions: ParsableArguments {
     /// checkpoint is complete, as a node failure would.
     @Option(parsing: .unconditional, help: .hidden)
     var drillKillAfterEpoch: Int?
+    /// The same once the checkpoint after global step S is complete (with --checkpoint-every).
+    @Option(parsing: .unconditional, help: .hidden)
+    var drillKillAfterStep: Int?
 
     func validate() throws {
         if resume && overwrite { throw ValidationError("give --resume (continue the run in --out) or --overwrite (replace it), not both") }
         if ntkAtStart && ntkEveryEpoch { throw ValidationError("give --ntk-at-start or --ntk-every-epoch (which includes the start), not both") }
         if ntkSubset != nil && !(ntkAtStart || ntkEveryEpoch) { throw ValidationError("--ntk-subset goes with --ntk-at-start or --ntk-every-epoch") }
+        if let maxSteps, let epochs {
+            throw ValidationError("--max-steps \(maxSteps) and --epochs \(epochs) both set the training length; give one of them")
+        }
+
         try config(modelDirectory: model.directory ?? "default").validate(worldSize: nil)
     }
 
@@ -81,7 +102,7 @@ struct TrainOptions: ParsableArguments {
     func config(modelDirectory: String) -> TrainingConfig {
         var config = TrainingConfig(
             method: method, modelDirectory: modelDirectory, outputDirectory: out, data: data.summary,
-            epochs: epochs, batchSize: batchSize, learningRate: lr, seed: seed, maxLength: maxLength,
+            epochs: epochs ?? 10, batchSize: batchSize, learningRate: lr, seed: seed, maxLength: maxLength,
             loraRank: loraR, loraAlpha: loraAlpha, warmupRatio: warmupRatio, weightDecay: weightDecay,
             maxTrain: maxTrain, maxEval: maxEval, headScale: headScale, evalBatchSize: evalBatchSize, dropout: dropout,
             saveModel: saveModel)
@@ -89,6 +110,12 @@ struct TrainOptions: ParsableArguments {
         config.ntkSubset = config.ntkSnapshots == nil ? nil : ntkSubset ?? 100
         config.overlap = overlap == .on
         config.bucketMegabytes = bucketMb
+        config.maxSteps = maxSteps
+        config.evalEvery = evalEvery
+        config.microBatchSize = microBatchSize
+        config.checkpointEvery = checkpointEvery
+        config.checkpointMinutes = checkpointMinutes
+        config.tensorboard = tensorboardDir ?? (tensorboard ? URL(fileURLWithPath: out).appendingPathComponent("tensorboard").path : nil)
         return config
     }
 }
