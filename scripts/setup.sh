@@ -7,14 +7,19 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 
-packages=(libopenmpi-dev openmpi-bin libopenblas-dev pkg-config python3 python3-pip ca-certificates)
+packages=(libopenmpi-dev openmpi-bin libopenblas-dev pkg-config python3 python3-pip python3-venv ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 # pip may come from elsewhere (pyenv, a venv): then python3-pip is not needed.
 if python3 -m pip --version >/dev/null 2>&1; then
-  keep=(); for p in "${missing[@]}"; do [[ $p == python3-pip || $p == python3 ]] || keep+=("$p"); done
+  keep=(); for p in "${missing[@]}"; do
+    [[ $p == python3-pip || $p == python3 ]] && continue
+    # venv (the TensorBoard check's) needs ensurepip, which Debian's python3 has in python3-venv.
+    [[ $p == python3-venv ]] && python3 -c 'import ensurepip' >/dev/null 2>&1 && continue
+    keep+=("$p")
+  done
   missing=("${keep[@]+"${keep[@]}"}")
 fi
 if (( ${#missing[@]} )); then

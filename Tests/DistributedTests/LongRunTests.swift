@@ -214,7 +214,9 @@ final class LongRunTests: XCTestCase {
         let script = MPILauncher.repositoryRoot.appendingPathComponent("scripts/check-tensorboard.py")
         let setup = try MPILauncher.runProcess("/bin/bash", [MPILauncher.repositoryRoot.appendingPathComponent("scripts/tensorboard-venv.sh").path],
                                                timeout: 600, environment: [:])
-        try XCTSkipIf(setup.status != 0, "no python3 venv with tensorboard: \(setup.stderr)")
+        // TensorBoard's own reader is the independent truth here: without it the test fails
+        // (scripts/tensorboard-venv.sh installs it from PyPI into a venv).
+        guard setup.status == 0 else { return XCTFail("no python3 venv with tensorboard (scripts/tensorboard-venv.sh): \(setup.stderr)") }
         let python = setup.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let run = try train(np: 2, out: "tb", ["--epochs", "2", "--batch-size", "8", "--tensorboard"])
         let r = try MPILauncher.runProcess(python, [script.path, run.path], timeout: 120, environment: [:])
