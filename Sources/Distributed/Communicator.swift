@@ -163,6 +163,10 @@ public final class Communicator {
                        "MPI_Iallreduce(sum, \(buffer.count) × Float) of a gradient bucket")
     }
 
+    /// Whether buckets started from now on travel as bfloat16 (half the bytes; each addition
+    /// rounded to bf16, the sums widened back to float) or as float32.
+    public func setBucketSumsInBF16(_ enabled: Bool) { mpishim_buckets_set_bf16(enabled ? 1 : 0) }
+
     /// Returns once every bucket started since the last wait holds its sum.
     public func waitForBucketSums() throws {
         try Self.check(mpishim_buckets_wait(), "MPI_Iallreduce(sum) of gradient buckets")

@@ -20,7 +20,36 @@
 #include <string.h>
 #include <time.h>
 
-struct chunk { float *data; int count; };
+/* bfloat16 on the wire (--allreduce-dtype bf16): the upper 16 bits of a float, rounded to
+ * nearest even; each addition of the reduction is done in float and rounded back. */
+static int wire_bf16;
+static MPI_Op bf16_sum = MPI_OP_NULL;
+
+static uint16_t to_bf16(float value) {
+    uint32_t bits;
+    memcpy(&bits, &value, 4);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40);  /* quiet NaN */
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return (uint16_t)(bits >> 16);
+}
+
+static float from_bf16(uint16_t half) {
+    uint32_t bits = (uint32_t)half << 16;
+    float value;
+    memcpy(&value, &bits, 4);
+    return value;
+}
+
+static void bf16_sum_function(void *in, void *inout, int *length, MPI_Datatype *type) {
+    (void)type;
+    const uint16_t *a = in;
+    uint16_t *b = inout;
+    for (int i = 0; i < *length; i++) b[i] = to_bf16(from_bf16(a[i]) + from_bf16(b[i]));
+}
+
+/* A chunk on its way: `data` is the caller's floats; with bf16 on the wire `wire` holds their
+ * bfloat16 copy that travels and is summed, and the sums are widened back into `data`. */
+struct chunk { float *data; int count; uint16_t *wire; };
 
 static MPI_Comm bucket_comm = MPI_COMM_NULL;
 static int threaded;                       /* MPI_THREAD_MULTIPLE: a progress thread */
@@ -35,6 +64,8 @@ static struct chunk *queued;
 static int queued_count, queued_capacity;
 static int64_t handed_over, summed;        /* chunks of this round */
 static int64_t round_elements;             /* elements handed over this round (for the stall report) */
+static struct chunk *round_chunks;         /* every chunk of this round (bf16: widened in the wait) */
+static int round_count, round_capacity;
 static int failure = MPI_SUCCESS;
 static int stop_requested;
 
@@ -66,8 +97,14 @@ static int start_queued(void) {
     int rc = MPI_SUCCESS;
     if (!grow((void **)&requests, &requests_capacity, in_flight + count, sizeof *requests)) rc = MPI_ERR_NO_MEM;
     for (int i = 0; i < count && rc == MPI_SUCCESS; i++) {
-        rc = MPI_Iallreduce(MPI_IN_PLACE, batch[i].data, batch[i].count, MPI_FLOAT, MPI_SUM, bucket_comm,
-                            &requests[in_flight]);
+        if (batch[i].wire) {
+            for (int j = 0; j < batch[i].count; j++) batch[i].wire[j] = to_bf16(batch[i].data[j]);
+            rc = MPI_Iallreduce(MPI_IN_PLACE, batch[i].wire, batch[i].count, MPI_UINT16_T, bf16_sum, bucket_comm,
+                                &requests[in_flight]);
+        } else {
+            rc = MPI_Iallreduce(MPI_IN_PLACE, batch[i].data, batch[i].count, MPI_FLOAT, MPI_SUM, bucket_comm,
+                                &requests[in_flight]);
+        }
         if (rc == MPI_SUCCESS) in_flight++;
     }
     free(batch);
@@ -121,8 +158,10 @@ int mpishim_buckets_init(int threadsUsable) {
     if (rc != MPI_SUCCESS) return rc;
     MPI_Comm_set_errhandler(bucket_comm, MPI_ERRORS_RETURN);
     threaded = threadsUsable;
-    return MPI_SUCCESS;
+    return MPI_Op_create(bf16_sum_function, 1, &bf16_sum);
 }
+
+void mpishim_buckets_set_bf16(int enabled) { wire_bf16 = enabled != 0; }
 
 void mpishim_buckets_shutdown(void) {
     if (thread_started) {
@@ -134,6 +173,8 @@ void mpishim_buckets_shutdown(void) {
         thread_started = 0;
     }
     if (bucket_comm != MPI_COMM_NULL) MPI_Comm_free(&bucket_comm);
+    if (bf16_sum != MPI_OP_NULL) MPI_Op_free(&bf16_sum);
+    free(round_chunks); round_chunks = NULL; round_count = round_capacity = 0;
     free(queued); queued = NULL; queued_count = queued_capacity = 0;
     free(requests); requests = NULL; in_flight = requests_capacity = 0;
 }
@@ -150,7 +191,15 @@ int mpishim_buckets_start(float *buffer, int64_t count) {
     for (int64_t done = 0; done < count && rc == MPI_SUCCESS;) {
         int64_t n = count - done < limit ? count - done : limit;
         if (!grow((void **)&queued, &queued_capacity, queued_count + 1, sizeof *queued)) { rc = MPI_ERR_NO_MEM; break; }
-        queued[queued_count++] = (struct chunk){ buffer + done, (int)n };
+        struct chunk chunk = { buffer + done, (int)n, NULL };
+        if (wire_bf16 && !(chunk.wire = malloc((size_t)n * sizeof *chunk.wire))) { rc = MPI_ERR_NO_MEM; break; }
+        if (!grow((void **)&round_chunks, &round_capacity, round_count + 1, sizeof *round_chunks)) {
+            free(chunk.wire);
+            rc = MPI_ERR_NO_MEM;
+            break;
+        }
+        round_chunks[round_count++] = chunk;
+        queued[queued_count++] = chunk;
         handed_over++;
         done += n;
     }
@@ -178,6 +227,13 @@ int mpishim_buckets_wait(void) {
         }
     }
     pthread_mutex_lock(&lock);
+    for (int i = 0; i < round_count; i++) {
+        struct chunk *c = &round_chunks[i];
+        if (!c->wire) continue;
+        if (rc == MPI_SUCCESS) for (int j = 0; j < c->count; j++) c->data[j] = from_bf16(c->wire[j]);
+        free(c->wire);
+    }
+    round_count = 0;
     handed_over = summed = 0;
     round_elements = 0;
     failure = MPI_SUCCESS;

@@ -26,6 +26,8 @@ struct BenchStep: RankCommand {
     var rounds = 8
     @Option(parsing: .unconditional, help: "Gradient bucket size in MiB.")
     var bucketMb: Double = 25
+    @Option(help: "Type of the gradients between ranks: f32 or bf16.")
+    var allreduceDtype: WireType = .f32
     @Option(help: "Model directory (config.json); default: the fetched all-MiniLM-L6-v2, else its built-in config.")
     var model: String?
     @Flag(help: "Print one JSON object.")
@@ -33,6 +35,8 @@ struct BenchStep: RankCommand {
 
     struct Report: Encodable {
         var ranks: Int, batch: Int, seq: Int, bucket_mb: Double, rounds: Int
+        var allreduce_dtype: String
+        /// Bytes each rank puts into the sums per step (the gradients in the wire type).
         var gradient_bytes: Int
         var compute_s: Double, allreduce_s: Double, step_off_s: Double, step_on_s: Double
         var hidden_fraction: Double
@@ -56,8 +60,8 @@ struct BenchStep: RankCommand {
         let labels = (0..<batch).map { $0 % 2 }
         let trainable = 0..<classifier.parameters.count
         let bytes = Int(bucketMb * 1_048_576)
-        let off = GradientBuckets(comm: comm, model: classifier, trainable: trainable, bucketBytes: bytes, overlap: false)
-        let on = GradientBuckets(comm: comm, model: classifier, trainable: trainable, bucketBytes: bytes, overlap: true)
+        let off = GradientBuckets(comm: comm, model: classifier, trainable: trainable, bucketBytes: bytes, overlap: false, wire: allreduceDtype)
+        let on = GradientBuckets(comm: comm, model: classifier, trainable: trainable, bucketBytes: bytes, overlap: true, wire: allreduceDtype)
 
         /// One step's (seconds, seconds waiting for the sums); every rank starts together.
         func step(_ buckets: GradientBuckets?) throws -> (Double, Double) {
@@ -85,23 +89,24 @@ struct BenchStep: RankCommand {
             stepOn.append(try comm.allreduceMax(step(on).0))
         }
         func median(_ values: [Double]) -> Double { let s = values.sorted(); return s[s.count / 2] }
-        let gradientBytes = (classifier.parameters.count - classifier.touchedRows.table.count) * 4
-            + classifier.touchedRows.gradientRanges(within: classifier.touchedRows.table).reduce(0) { $0 + $1.count } * 4
+        let width = allreduceDtype == .bf16 ? 2 : 4
+        let gradientBytes = (classifier.parameters.count - classifier.touchedRows.table.count) * width
+            + classifier.touchedRows.gradientRanges(within: classifier.touchedRows.table).reduce(0) { $0 + $1.count } * width
         let report = Report(ranks: comm.size, batch: batch, seq: seq, bucket_mb: bucketMb, rounds: rounds,
-                            gradient_bytes: gradientBytes,
+                            allreduce_dtype: allreduceDtype.rawValue, gradient_bytes: gradientBytes,
                             compute_s: median(compute), allreduce_s: median(allreduce),
                             step_off_s: median(stepOff), step_on_s: median(stepOn),
                             hidden_fraction: (median(stepOff) - median(stepOn)) / max(median(allreduce), 1e-9))
         guard comm.isRoot else { return }
         if json { return try printJSON(report) }
         print(String(format: """
-            step bench (%d rank(s), batch %d × %d per rank, buckets %g MiB, %d round(s), medians of the slowest rank)
+            step bench (%d rank(s), batch %d × %d per rank, buckets %g MiB of %@, %d round(s), medians of the slowest rank)
               compute (forward + backward)   %.3f s
               allreduce after backward       %.3f s  (%.1f MB of gradients)
               step, overlap off              %.3f s
               step, overlap on               %.3f s
               hidden by backward             %.0f%% of the allreduce
-            """, comm.size, batch, seq, bucketMb, rounds, report.compute_s, report.allreduce_s,
+            """, comm.size, batch, seq, bucketMb, allreduceDtype.rawValue, rounds, report.compute_s, report.allreduce_s,
                      Double(gradientBytes) / 1e6, report.step_off_s, report.step_on_s, 100 * report.hidden_fraction))
     }
 }

@@ -79,20 +79,26 @@ struct SelfTestComm: RankCommand {
         for i in d.indices { try expect(d[i] == tri * Double(i) + 0.5 * Double(p), "double allreduce at \(i): \(d[i])") }
 
         // Gradient buckets: three buffers summed in the background while a blocking collective
-        // runs on the world communicator meanwhile, then waited for (twice, as two steps).
-        for round in 0..<2 {
+        // runs on the world communicator meanwhile, then waited for (twice, as two steps); the
+        // third time as bfloat16 on the wire, with values whose sums bf16 holds exactly
+        // (whole numbers up to 256).
+        for round in 0..<3 {
+            let bf16 = round == 2, modulus = bf16 ? 7 : 89
+            comm.setBucketSumsInBF16(bf16)
+            defer { comm.setBucketSumsInBF16(false) }
             let sizes = [length, 1, length / 3 + 7]
             let buffers = sizes.map { n in UnsafeMutableBufferPointer<Float>.allocate(capacity: n) }
             defer { buffers.forEach { $0.deallocate() } }
             for (k, buffer) in buffers.enumerated() {
-                for i in buffer.indices { buffer[i] = Float((r + 1) * ((i + k + round) % 89)) }
+                for i in buffer.indices { buffer[i] = Float((r + 1) * ((i + k + round) % modulus)) }
                 try comm.startBucketSum(buffer)
             }
             try expect(try comm.allreduceSum(Double(r + 1)) == tri, "allreduce while buckets are in flight")
             try comm.waitForBucketSums()
             for (k, buffer) in buffers.enumerated() {
                 for i in buffer.indices {
-                    try expect(Double(buffer[i]) == Double((i + k + round) % 89) * tri, "gradient bucket \(k) at \(i): \(buffer[i])")
+                    try expect(Double(buffer[i]) == Double((i + k + round) % modulus) * tri,
+                               "gradient bucket \(k)\(bf16 ? " (bf16)" : "") at \(i): \(buffer[i])")
                 }
             }
         }

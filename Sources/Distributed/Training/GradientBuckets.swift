@@ -31,7 +31,10 @@ public final class GradientBuckets {
     /// - trainable: the arena range the optimizer updates; gradients outside it are not summed.
     /// - bucketBytes: bucket size (DDP's default: 25 MiB); a bucket closes once it holds as
     ///   much (or at the end).
-    public init(comm: Communicator, model: SequenceClassifier<Float>, trainable: Range<Int>, bucketBytes: Int, overlap: Bool) {
+    /// - wire: f32, or bf16 (half the bytes, each sum rounded to bf16; as DDP's bf16_compress_hook).
+    public init(comm: Communicator, model: SequenceClassifier<Float>, trainable: Range<Int>, bucketBytes: Int, overlap: Bool,
+                wire: WireType = .f32) {
+        comm.setBucketSumsInBF16(wire == .bf16)
         self.comm = comm
         self.model = model
         self.trainable = trainable

@@ -267,7 +267,7 @@ public final class Trainer {
         var best = [Float](repeating: 0, count: range.count)
         let buckets = P == 1 ? nil : GradientBuckets(comm: comm, model: model, trainable: range,
                                                      bucketBytes: Int((config.bucketMegabytes ?? 25) * 1_048_576),
-                                                     overlap: config.overlap ?? true)
+                                                     overlap: config.overlap ?? true, wire: config.allreduceDType ?? .f32)
 
         let startStep = state.completedSteps ?? state.completedEpochs * stepsPerEpoch
         if startStep == 0 {

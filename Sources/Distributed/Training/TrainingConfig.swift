@@ -39,6 +39,9 @@ public struct TrainingConfig: Codable, Sendable {
     /// 25 MiB buckets). Neither changes a result: the same sums, started earlier or later.
     public var overlap: Bool?
     public var bucketMegabytes: Double?
+    /// The type gradients travel in between the ranks (nil: f32). bf16 halves the bytes and
+    /// rounds each sum to bf16, so it changes results (unlike the two above).
+    public var allreduceDType: WireType?
     /// Training length in optimizer steps instead of `epochs` (nil: epochs decide).
     public var maxSteps: Int?
     /// Validate (and keep the best model) every N steps instead of at each epoch end.
@@ -184,6 +187,11 @@ public struct TrainingConfig: Codable, Sendable {
 /// (and OUT/adapter for LoRA), `none` nothing (sweeps of many runs).
 public enum ModelSaving: String, Codable, CaseIterable, Sendable {
     case final, none
+}
+
+/// `--allreduce-dtype`: the type gradients travel in between the ranks.
+public enum WireType: String, Codable, CaseIterable, Sendable {
+    case f32, bf16
 }
 
 /// `--overlap on|off`: whether gradient buckets are summed during backward or after it.

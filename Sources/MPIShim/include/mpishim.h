@@ -97,6 +97,10 @@ int mpishim_exchange_blocks(const void *const *sendBuffers, const int64_t *sendC
  * must hand over the same buffers sizes in the same order; the result does not depend on when
  * they were handed over. Without MPI_THREAD_MULTIPLE the sums run inside the wait. */
 int mpishim_buckets_start(float *buffer, int64_t count);
+/* Buffers handed over from now on travel as bfloat16 (nonzero) or float32 (0, the default):
+ * bf16 halves the bytes; each addition is done in float and rounded to bf16 (as DDP's
+ * bf16_compress_hook), and the wait widens the sums back into the float buffers. */
+void mpishim_buckets_set_bf16(int enabled);
 int mpishim_buckets_wait(void);
 
 /* Stall inspector. Every operation above runs against a deadline once a timeout is set: a

@@ -5,6 +5,7 @@ import Model
 
 extension ModelSaving: ExpressibleByArgument {}
 extension Switch: ExpressibleByArgument {}
+extension WireType: ExpressibleByArgument {}
 
 /// The flags of `lpft-mpi train` (and of every run of a sweep). `validate()` checks each
 /// against its range before anything runs; `sweep plan` runs the same checks on every run of
@@ -64,6 +65,8 @@ struct TrainOptions: ParsableArguments {
     var overlap: Switch = .on
     @Option(parsing: .unconditional, help: "Gradient bucket size in MiB (DDP's default 25).")
     var bucketMb: Double = 25
+    @Option(help: "Type of the gradients between ranks: f32, or bf16 (half the bytes; each sum rounded to bf16, float32 weights).")
+    var allreduceDtype: WireType = .f32
     @Flag(help: "Compute the eNTK (P, F) of the model at the start of the training stage into OUT/ntk/epoch-0 (read by `lpft-mpi report`).")
     var ntkAtStart = false
     @Flag(help: "Compute the eNTK at the start of the training stage and after every epoch into OUT/ntk/epoch-K (the kernel during training).")
@@ -110,6 +113,7 @@ struct TrainOptions: ParsableArguments {
         config.ntkSubset = config.ntkSnapshots == nil ? nil : ntkSubset ?? 100
         config.overlap = overlap == .on
         config.bucketMegabytes = bucketMb
+        config.allreduceDType = allreduceDtype == .f32 ? nil : allreduceDtype
         config.maxSteps = maxSteps
         config.evalEvery = evalEvery
         config.microBatchSize = microBatchSize
