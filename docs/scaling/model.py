@@ -7,7 +7,7 @@
    `lpft-mpi bench allreduce` runs measured across P = 2 and 3 namespace hosts on rate-shaped
    links (scripts/measure-allreduce-netns.sh), per P, on messages >= 256 KiB (relative least
    squares); beta is reported as a fraction of the shaped rate.
-2. Predicts the step time t(P) = t_compute + T(P, n), with t_compute measured by `bench model`, (no overlap of communication with the
+2. Predicts the step time t(P) = t_compute + T(P, n), with t_compute measured by `bench model`, (without overlap; with it, `overlapped_step`;
    backward pass) for 2..256 nodes, 25 and 100 Gbit/s links, MiniLM-L6 and RoBERTa-base
    gradients (float32, dense), and the scaling efficiency t_compute / t(P).
 3. Writes docs/scaling/scaling.svg (left: measured points and fitted model; right: predicted
@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # ---- Gradient values allreduced every step (float32) -----------------------------------------
 # The trainer sends everything outside the word-embedding table plus the table rows some rank
-# touched (Trainer.averageGradientsOverRanks): MiniLM-L6 22.7M parameters of which the table
+# touched (GradientBuckets): MiniLM-L6 22.7M parameters of which the table
 # is 30,522 x 384 = 11.7M -> 11.0M + up to ~2,000 rows of a 32 x 128-token batch (0.8M);
 # RoBERTa-base 125M, table 50,265 x 768 = 38.6M -> 86.4M + ~2,000 rows (1.5M).
 MODELS = {
