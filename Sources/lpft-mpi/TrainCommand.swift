@@ -13,13 +13,16 @@ struct Train: RankCommand {
             and after temperature scaling per evaluation set, head norms, feature change
             Diff/CS/FDR, timings), head.safetensors, lp_head.safetensors,
             lora.safetensors, logits/<set>.npy (final logits of every evaluation set),
-            checkpoints/ (the last complete epoch; --resume continues from it) and,
+            checkpoints/ (the last complete checkpoint, epoch-K or step-S; --resume
+            continues from it on any number of ranks), tensorboard/ (--tensorboard) and,
             unless --save-model none, model/ (a Hugging Face folder with the head files,
             for predict, evaluate and transformers) and, for LoRA methods, adapter/
             (PEFT's layout).
             --out must be new or empty unless --resume (continue the run there) or
             --overwrite (replace it). A run that fails writes FAILED with its message
-            and no metrics.json.
+            and no metrics.json. On SIGTERM or SIGUSR1 every rank stops after the same
+            step, rank 0 checkpoints, and the job exits with status 75 ("checkpointed at
+            step S; rerun with --resume").
               mpirun -np 2 lpft-mpi train --task sentiment-ood --method lp-ft --out runs/lpft
             """)
 

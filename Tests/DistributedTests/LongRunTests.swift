@@ -125,6 +125,20 @@ final class LongRunTests: XCTestCase {
         }
     }
 
+    /// --checkpoint-minutes: rank 0's clock (shared through the step's allreduce) makes every
+    /// rank checkpoint mid-epoch; resuming from it repeats the run that never checkpointed.
+    func testCheckpointMinutesWritesMidEpochCheckpoints() throws {
+        let args = ["--epochs", "2", "--batch-size", "8", "--lr", "1e-2"]
+        let full = try train(np: 2, out: "full", args)
+        let partial = work.appendingPathComponent("partial")
+        // 60 µs: due after every step.
+        let killed = try launch(np: 2, out: partial, args + ["--checkpoint-minutes", "0.000001", "--drill-kill-after-step", "3"])
+        XCTAssertNotEqual(killed.status, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: partial.appendingPathComponent("checkpoints/step-3/COMPLETE").path))
+        assertSucceeded(try launch(np: 2, out: partial, args + ["--resume"]), "resume")
+        XCTAssertEqual(try stepLosses(full), try stepLosses(partial))
+    }
+
     /// Issue 15 (4): gradient accumulation gives the per-step losses of one pass per rank
     /// (dropout 0), on one rank and on two; --max-steps sets the length and --eval-every the
     /// validations.

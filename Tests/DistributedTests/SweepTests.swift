@@ -204,7 +204,7 @@ final class SweepTests: XCTestCase {
         guard started.status == 0 else {
             return XCTFail("could not start a local Slurm (scripts/slurm-local.sh start):\n\(started.stdout)\n\(started.stderr)")
         }
-        let model: URL = work.appendingPathComponent("model"), data: URL = work
+        let model = work.appendingPathComponent("model"), data: URL = work
         let longGrid = work.appendingPathComponent("long.yaml")
         try """
             tasks:

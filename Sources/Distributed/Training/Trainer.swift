@@ -156,6 +156,9 @@ public final class Trainer {
         if comm.isRoot { try RunFiles.writeJSON(config, to: output.appendingPathComponent("config.json")) }
         if comm.isRoot, let folder = config.tensorboard { scalars = try ScalarLog(directory: URL(fileURLWithPath: folder)) }
         defer { scalars?.flush() }
+        // From here a stop signal no longer kills the process: the run stops at its next
+        // checkpoint (after LP, or at a step boundary of the training stage).
+        StopRequest.install()
         var state = TrainingState()
         if resume, let restored = try loadCheckpoint() {
             state = restored
@@ -175,7 +178,10 @@ public final class Trainer {
 
         if config.method.fitsLinearProbe && !state.linearProbeDone {
             try linearProbe(&state)
-            if !lpIsOnlyStage { try saveCheckpoint(state) }
+            if !lpIsOnlyStage {
+                try saveCheckpoint(state)
+                try stopIfRequested(step: 0)
+            }
         }
         if config.method.hasTrainingStage {
             if !state.linearProbeDone && config.method.fitsLinearProbe { preconditionFailure("LP must precede training") }
@@ -286,7 +292,6 @@ public final class Trainer {
             ?? "\(epochs) epoch(s) × \(stepsPerEpoch) step(s)"
         progress.log("\(useLoRA ? "LoRA" : "FT"): \(length), global batch \(config.batchSize) (\(perRank) per rank × \(P)"
                      + (micro < perRank ? " in passes of \(micro)" : "") + "), lr \(config.learningRate)")
-        StopRequest.install()
 
         var order: [Int] = [], orderEpoch = -1
         var lastCheckpoint = Date()
@@ -366,6 +371,13 @@ public final class Trainer {
         // The best validated model becomes the final model.
         _ = best.withUnsafeBufferPointer { model.parameters.values[range].update(from: $0) }
         progress.log("best \(config.evalEvery == nil ? "epoch" : "validation") \(state.bestEpoch ?? 0) (validation accuracy \(String(format: "%.4f", state.bestValidationAccuracy)))")
+    }
+
+    /// Throws `Preempted` on every rank when any rank received a stop signal (after a checkpoint).
+    func stopIfRequested(step: Int) throws {
+        var flag: [Double] = [StopRequest.isRequested ? 1 : 0]
+        if comm.size > 1 { try comm.allreduceSum(&flag) }
+        if flag[0] > 0 { throw Preempted(step: step) }
     }
 
     /// Validation after a step: the replicas must agree; accuracy picks the best model (kept in
