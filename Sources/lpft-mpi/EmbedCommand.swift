@@ -26,19 +26,11 @@ struct Embed: RankCommand {
         let pooling = o.pooling ?? classifier.config.family.defaultPooling
         let needsAllTokens = pooling != classifier.config.family.defaultPooling
         let H = classifier.config.hidden
-        // Contiguous block per rank; gathered in order on rank 0.
-        let lo = items.count * comm.rank / comm.size, hi = items.count * (comm.rank + 1) / comm.size
-        var local: [Float] = []
-        local.reserveCapacity((hi - lo) * H)
-        var start = lo
-        while start < hi {
-            let end = min(hi, start + o.batchSize)
-            let encodings = items[start..<end].map { files.tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength) }
-            classifier.forward(TokenBatch(encodings, config: classifier.config), allTokens: needsAllTokens)
-            local += classifier.pooled(pooling, normalize: o.normalize)
-            start = end
-        }
-        guard let all = try comm.gatherv(local, root: 0) else { return }
+        // The evaluation pass of train, predict and evaluate: length-sorted batches shared by the ranks.
+        let encodings = items.map { files.tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength) }
+        guard let all = try shardedEval(comm: comm, model: classifier, encodings: encodings, batchSize: o.batchSize,
+                                        allTokens: needsAllTokens, width: H, rows: { $0.pooled(pooling, normalize: o.normalize) })
+        else { return }
         let rows = stride(from: 0, to: all.count, by: H).map { Array(all[$0..<($0 + H)]) }
         if o.json {
             struct Output: Encodable { var embeddings: [[Float]]; var labels: [Int]? }

@@ -1,45 +1,72 @@
 import Foundation
 import Model
 
-/// Eval-mode features (N, H) and logits (N, C) of a split, gathered on rank 0 in split order
-/// (nil on other ranks). The examples are sorted by length and cut into batches (little
-/// padding); rank r computes batches r, r + P, r + 2P, … Every batch is the same whatever the
-/// number of ranks, so the features — and the linear probe fitted on them — do not depend on P.
-func shardedForward(comm: Communicator, model: SequenceClassifier<Float>, split: EncodedSplit, batchSize: Int,
-                    progress: ProgressReporter? = nil, phase: String? = nil) throws -> (features: [Float], logits: [Float])? {
-    let N = split.count, P = comm.size, r = comm.rank
-    let H = model.config.hidden, C = model.classes
-    let byLength = (0..<N).sorted { (split.encodings[$0].ids.count, $0) < (split.encodings[$1].ids.count, $1) }
+/// The one evaluation pass (validation, test and OOD sets, LP features, `predict`, `evaluate`,
+/// `embed`): eval-mode forwards over `encodings`, sorted by length and cut into batches of
+/// `batchSize` (little padding); rank r computes batches r, r + P, r + 2P, …, longest first, so
+/// the activation buffers allocated for the first batch serve every later one (shortest first
+/// would grow them, and fault in fresh pages, at almost every batch). After each forward
+/// `rows(model)` returns `width` values per example of the batch; rank 0 gets them for every
+/// example in input order (nil on other ranks). Every batch is the same whatever the number of
+/// ranks, so the results — and the linear probe fitted on them — do not depend on P.
+public func shardedEval(comm: Communicator, model: SequenceClassifier<Float>, encodings: [Encoding], batchSize: Int,
+                        allTokens: Bool = false, width: Int, progress: ProgressReporter? = nil, phase: String? = nil,
+                        rows: (SequenceClassifier<Float>) -> [Float]) throws -> [Float]? {
+    let N = encodings.count, P = comm.size, r = comm.rank
+    let byLength = (0..<N).sorted { (encodings[$0].ids.count, $0) < (encodings[$1].ids.count, $1) }
     let batches = stride(from: 0, to: N, by: batchSize).map { byLength[$0..<min(N, $0 + batchSize)] }
     func examples(of rank: Int) -> [Int] { stride(from: rank, to: batches.count, by: P).flatMap { batches[$0] } }
-    let local = examples(of: r)
-    var features = [Float](repeating: 0, count: local.count * H)
-    var logits = [Float](repeating: 0, count: local.count * C)
+    // This rank's batches and where each one's rows go in `local`.
+    let mine = Array(stride(from: r, to: batches.count, by: P))
+    var rowOffsets: [Int] = [], count = 0
+    for b in mine { rowOffsets.append(count); count += batches[b].count }
+    var local = [Float](repeating: 0, count: count * width)
     var done = 0
     let t0 = Date()
-    for b in stride(from: r, to: batches.count, by: P) {
+    for (b, row) in zip(mine, rowOffsets).reversed() {
         let indices = batches[b]
-        model.forward(split.batch(indices, config: model.config))
-        for k in 0..<indices.count {
-            for j in 0..<H { features[(done + k) * H + j] = model.features[k * H + j] }
-            for c in 0..<C { logits[(done + k) * C + c] = model.logits[k * C + c] }
-        }
+        model.forward(TokenBatch(indices.map { encodings[$0] }, config: model.config), allTokens: allTokens)
+        let values = rows(model)
+        precondition(values.count == indices.count * width, "rows(model) gave \(values.count) values for \(indices.count) examples × \(width)")
+        local.replaceSubrange((row * width)..<((row + indices.count) * width), with: values)
         done += indices.count
         if let phase, let progress {
             let rate = Double(done * P) / max(Date().timeIntervalSince(t0), 1e-9)
             progress.update(String(format: "%@: %d/%d  %.0f ex/s", phase, min(done * P, N), N, rate))
         }
     }
-    let allFeatures = try comm.gatherv(features, root: 0)
-    let allLogits = try comm.gatherv(logits, root: 0)
-    guard let allFeatures, let allLogits else { return nil }
-    // Rank 0 received rank 0's examples, then rank 1's, …: put them back in split order.
-    var orderedFeatures = [Float](repeating: 0, count: N * H), orderedLogits = [Float](repeating: 0, count: N * C)
+    guard let all = try comm.gatherv(local, root: 0) else { return nil }
+    // Rank 0 received rank 0's examples, then rank 1's, …: put them back in input order.
+    var ordered = [Float](repeating: 0, count: N * width)
     for (k, i) in (0..<P).flatMap(examples(of:)).enumerated() {
-        for j in 0..<H { orderedFeatures[i * H + j] = allFeatures[k * H + j] }
-        for c in 0..<C { orderedLogits[i * C + c] = allLogits[k * C + c] }
+        ordered.replaceSubrange((i * width)..<((i + 1) * width), with: all[(k * width)..<((k + 1) * width)])
     }
-    return (orderedFeatures, orderedLogits)
+    return ordered
+}
+
+/// Eval-mode features (N, H) and logits (N, C) of a split on rank 0 in split order (nil on
+/// other ranks), by `shardedEval`.
+func shardedForward(comm: Communicator, model: SequenceClassifier<Float>, split: EncodedSplit, batchSize: Int,
+                    progress: ProgressReporter? = nil, phase: String? = nil) throws -> (features: [Float], logits: [Float])? {
+    let H = model.config.hidden, C = model.classes
+    let rows = try shardedEval(comm: comm, model: model, encodings: split.encodings, batchSize: batchSize, width: H + C,
+                               progress: progress, phase: phase) { model in
+        let B = model.batchSize
+        var values = [Float](repeating: 0, count: B * (H + C))
+        for k in 0..<B {
+            for j in 0..<H { values[k * (H + C) + j] = model.features[k * H + j] }
+            for c in 0..<C { values[k * (H + C) + H + c] = model.logits[k * C + c] }
+        }
+        return values
+    }
+    guard let rows else { return nil }
+    let N = split.count
+    var features = [Float](repeating: 0, count: N * H), logits = [Float](repeating: 0, count: N * C)
+    for i in 0..<N {
+        for j in 0..<H { features[i * H + j] = rows[i * (H + C) + j] }
+        for c in 0..<C { logits[i * C + c] = rows[i * (H + C) + H + c] }
+    }
+    return (features, logits)
 }
 
 /// The paper's linear probe: eval-mode features of `split` computed shard-wise and gathered on

@@ -17,7 +17,8 @@ public enum KernelComparison {
     public static func distance(_ k0: [Double], _ k: [Double]) -> Double? {
         let norms = frobeniusInner(k0, k0).squareRoot() * frobeniusInner(k, k).squareRoot()
         guard norms > 0, norms.isFinite else { return nil }
-        return 1 - frobeniusInner(k0, k) / norms
+        // Cauchy–Schwarz bounds the cosine by 1; rounding can pass it by an ulp (K against itself).
+        return max(0, 1 - frobeniusInner(k0, k) / norms)
     }
 
     /// Kernel–label alignment ⟨K, YYᵀ⟩_F / (‖K‖_F ‖YYᵀ‖_F), Y the one-hot labels flattened in
