@@ -10,10 +10,10 @@ func fuzzOneInput(_ bytes: [UInt8]) {
     if first & 1 == 0 {
         guard let options = parseOrRefuse(EmbedOptions.self, arguments) else { return }
         require(options.max.map { $0 >= 1 } ?? true, "max \(String(describing: options.max))")
-        require(options.batchSize >= 1 && options.maxLength >= 3, "batch \(options.batchSize), length \(options.maxLength)")
+        require(options.batchSize >= 1 && (options.maxLength ?? 3) >= 3, "batch \(options.batchSize), length \(String(describing: options.maxLength))")
         require((options.input == nil) != (options.task == nil), "input and task")
     } else {
         guard let options = parseOrRefuse(TokenizeOptions.self, arguments) else { return }
-        require(options.maxLength >= 3 && !options.input.isEmpty, "length \(options.maxLength), input '\(options.input)'")
+        require((options.maxLength ?? 3) >= 3 && !options.input.isEmpty, "length \(String(describing: options.maxLength)), input '\(options.input)'")
     }
 }
