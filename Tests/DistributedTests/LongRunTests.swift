@@ -235,5 +235,12 @@ final class LongRunTests: XCTestCase {
         assertSucceeded(r, "check-tensorboard.py")
         XCTAssertTrue(r.stdout.contains("train/loss: 10 values match"), r.stdout)
         XCTAssertTrue(r.stdout.contains("validation/accuracy: 2 values match"), r.stdout)
+        // --tensorboard DIR puts them elsewhere (e.g. one folder per run of a sweep).
+        let elsewhere = work.appendingPathComponent("boards/run-a")
+        let other = try train(np: 1, out: "tb-dir", ["--epochs", "1", "--batch-size", "8", "--tensorboard", elsewhere.path])
+        let checked = try MPILauncher.runProcess(python, [script.path, other.path, elsewhere.path], timeout: 120, environment: [:])
+        assertSucceeded(checked, "check-tensorboard.py with --tensorboard DIR")
+        XCTAssertTrue(checked.stdout.contains("train/loss: 5 values match"), checked.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: other.appendingPathComponent("tensorboard").path))
     }
 }
