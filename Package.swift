@@ -16,7 +16,7 @@ let package = Package(
         .executable(name: "lpft-mpi", targets: ["lpft-mpi"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),  // 1.8: options that work as flags too (--tensorboard [DIR])
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [

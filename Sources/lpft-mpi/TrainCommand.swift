@@ -30,6 +30,8 @@ struct Train: RankCommand {
     @OptionGroup var job: JobOptions
 
     func run(comm: Communicator) throws {
+        // Before the model loads: a stop signal then waits for the first checkpoint.
+        StopRequest.install()
         let config = options.config(modelDirectory: try options.model.resolve().path)
         try config.validate(worldSize: comm.size)
         let claim = try Trainer.claimOutputFolder(comm: comm, config: config, mode: options.folderMode)

@@ -26,9 +26,9 @@ final class LongRunTests: XCTestCase {
         try trainTiny(np: np, method: method, out: out, work: work, model: model, data: data, extra)
     }
 
-    private func launch(np: Int, out: URL, _ extra: [String], method: String = "ft") throws -> MPILauncher.Result {
+    private func launch(np: Int, out: URL, _ extra: [String], method: String = "ft", timeout: Double = 120) throws -> MPILauncher.Result {
         try MPILauncher.run(np: np, ["train", "--method", method, "--out", out.path, "--quiet"]
-                                + TinyFixtures.dataArguments(model: model, data: data) + extra, timeout: 120)
+                                + TinyFixtures.dataArguments(model: model, data: data) + extra, timeout: timeout)
     }
 
     private func jsonLines(_ url: URL) throws -> [[String: Any]] {
@@ -161,7 +161,8 @@ final class LongRunTests: XCTestCase {
     /// same step; the checkpoint is complete, the job exits with 75 and says how to go on, and
     /// the resumed run ends as the uninterrupted one, bit for bit (same ranks, dropout on).
     func testStopSignalCheckpointsAndTheResumedRunMatches() throws {
-        let args = ["--max-steps", "1500", "--batch-size", "4", "--max-train", "16", "--eval-every", "500", "--lr", "1e-3",
+        // Long enough (a few seconds on an idle machine) that the signal comes mid-training.
+        let args = ["--max-steps", "800", "--batch-size", "4", "--max-train", "16", "--eval-every", "400", "--lr", "1e-3",
                     "--dropout", "0.1"]
         let out = work.appendingPathComponent("stopped")
         let running = try MPILauncher.start(np: 2, ["train", "--method", "ft", "--out", out.path]
@@ -176,18 +177,19 @@ final class LongRunTests: XCTestCase {
         }
         Thread.sleep(forTimeInterval: 0.5)
         kill(running.process.processIdentifier, SIGUSR1)
-        let stopped = running.wait(timeout: 60)
+        let stopped = running.wait(timeout: 120)
         XCTAssertEqual(stopped.status, StopRequest.exitCode, stopped.stdout + stopped.stderr)
         let message = try XCTUnwrap(stopped.stdout.split(separator: "\n").last { $0.hasPrefix("checkpointed at step") },
                                     stopped.stdout + stopped.stderr)
         let step = Int(message.split(separator: " ")[3].dropLast())!
         XCTAssertTrue(message.hasSuffix("; rerun with --resume"), String(message))
-        XCTAssertLessThan(step, 1500, "stopped before the end")
+        XCTAssertLessThan(step, 800, "stopped before the end")
         let names = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("checkpoints").path)
         XCTAssertTrue(names.contains { $0 == "step-\(step)" || $0.hasPrefix("epoch-") }, "\(names)")
         XCTAssertEqual(try stepLosses(out).count, step)
-        assertSucceeded(try launch(np: 2, out: out, args + ["--resume"]), "resume after the signal")
-        let full = try train(np: 2, out: "full", args)
+        assertSucceeded(try launch(np: 2, out: out, args + ["--resume"], timeout: 400), "resume after the signal")
+        let full = work.appendingPathComponent("full")
+        assertSucceeded(try launch(np: 2, out: full, args, timeout: 400), "uninterrupted run")
         XCTAssertEqual(try stepLosses(full), try stepLosses(out))
         XCTAssertEqual(try metrics(full)["best_epoch"] as? Int, try metrics(out)["best_epoch"] as? Int)
     }
@@ -237,5 +239,12 @@ final class LongRunTests: XCTestCase {
         assertSucceeded(r, "check-tensorboard.py")
         XCTAssertTrue(r.stdout.contains("train/loss: 10 values match"), r.stdout)
         XCTAssertTrue(r.stdout.contains("validation/accuracy: 2 values match"), r.stdout)
+        // --tensorboard DIR puts them elsewhere (e.g. one folder per run of a sweep).
+        let elsewhere = work.appendingPathComponent("boards/run-a")
+        let other = try train(np: 1, out: "tb-dir", ["--epochs", "1", "--batch-size", "8", "--tensorboard", elsewhere.path])
+        let checked = try MPILauncher.runProcess(python, [script.path, other.path, elsewhere.path], timeout: 120, environment: [:])
+        assertSucceeded(checked, "check-tensorboard.py with --tensorboard DIR")
+        XCTAssertTrue(checked.stdout.contains("train/loss: 5 values match"), checked.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: other.appendingPathComponent("tensorboard").path))
     }
 }

@@ -30,11 +30,15 @@ struct EncodedSplit {
 ///
 /// - LP: eval-mode features of the training split, computed shard-wise and gathered on rank 0,
 ///   multinomial L2 logistic regression with 5-fold CV; the head is broadcast to all ranks.
-/// - Training stage: rank r takes every P-th example of a (seed, epoch) permutation
-///   (ShardedSampler); per step one allreduce averages the gradients; every rank clips and
-///   applies AdamW identically; parameters are compared across ranks at every epoch end.
-/// - The epoch with the best validation accuracy becomes the final model, evaluated on the
-///   validation, test and OOD sets with calibration before/after temperature scaling.
+/// - Training stage: the global batch of a step depends on (seed, epoch, step) only
+///   (GlobalBatches); rank r trains on its slice of it, in passes of --micro-batch-size; per
+///   step one allreduce averages the gradients; every rank clips and applies AdamW identically;
+///   parameters are compared across ranks at every validation. Checkpoints (Checkpoint.swift)
+///   can therefore be resumed on any number of ranks; stop signals end the run at a step
+///   boundary after a checkpoint (Preemption.swift).
+/// - The validation (epoch end, or every --eval-every steps) with the best accuracy gives the
+///   final model, evaluated on the validation, test and OOD sets with calibration
+///   before/after temperature scaling.
 public final class Trainer {
     let comm: Communicator
     var config: TrainingConfig

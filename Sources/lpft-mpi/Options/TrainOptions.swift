@@ -29,10 +29,9 @@ struct TrainOptions: ParsableArguments {
     var checkpointEvery: Int?
     @Option(parsing: .unconditional, help: "Also checkpoint when M minutes have passed since the last checkpoint.")
     var checkpointMinutes: Double?
-    @Flag(help: "Write TensorBoard event files (per step: loss, lr, grad norm, examples/s, step and allreduce seconds; per validation: accuracy, loss, head norm) to OUT/tensorboard (or --tensorboard-dir).")
-    var tensorboard = false
-    @Option(help: ArgumentHelp("Folder of the TensorBoard event files (implies --tensorboard).", valueName: "DIR"))
-    var tensorboardDir: String?
+    /// `--tensorboard` alone writes to OUT/tensorboard ("" stands for that default).
+    @Option(defaultAsFlag: "", help: ArgumentHelp("Write TensorBoard event files (per step: loss, lr, grad norm, examples/s, step and allreduce seconds; per validation: accuracy, loss, head norm) to DIR (default OUT/tensorboard).", valueName: "DIR"))
+    var tensorboard: String? = nil
     @Option(parsing: .unconditional, help: "Global batch size (divisible by the number of ranks; at most the training examples).")
     var batchSize = 16
     @Option(parsing: .unconditional, help: "Peak learning rate in (0, 10] (default: 5e-5 for FT and LP-FT, 5e-4 for LoRA and LP-LoRA).")
@@ -119,7 +118,7 @@ struct TrainOptions: ParsableArguments {
         config.microBatchSize = microBatchSize
         config.checkpointEvery = checkpointEvery
         config.checkpointMinutes = checkpointMinutes
-        config.tensorboard = tensorboardDir ?? (tensorboard ? URL(fileURLWithPath: out).appendingPathComponent("tensorboard").path : nil)
+        config.tensorboard = tensorboard.map { $0.isEmpty ? URL(fileURLWithPath: out).appendingPathComponent("tensorboard").path : $0 }
         return config
     }
 }
