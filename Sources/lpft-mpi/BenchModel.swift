@@ -39,20 +39,8 @@ struct BenchModel: RankCommand {
     }
 
     func run(comm: Communicator) throws {
-        let directory = model.map { URL(fileURLWithPath: $0) } ?? AssetLocator.defaultModel()
-        let config = try directory.map { try EncoderConfig.load(directory: $0) } ?? .miniLM
-        try Check.integer("--batch", batch, in: 1...4096)
-        try Check.integer("--seq", seq, in: 1...config.maxSequenceLength)
         try Check.integer("--steps", steps, in: 1...100_000)
-        let classifier = SequenceClassifier<Float>(config: config, classes: 2)
-        // Random weights: throughput does not depend on their values.
-        var rng = RandomGenerator(seed: 1)
-        for i in 0..<classifier.parameters.count { classifier.parameters.values[i] = Float(0.02 * rng.nextGaussian()) }
-        let encodings = (0..<batch).map { _ in
-            Encoding(ids: (0..<seq).map { _ in Int32(rng.uniform(below: config.vocabularySize)) },
-                     typeIds: [Int32](repeating: 0, count: seq))
-        }
-        let tokens = TokenBatch(encodings, config: config)
+        let (classifier, tokens) = try benchmarkClassifier(model: model, batch: batch, seq: seq, tokenSeed: 2)
         let labels = (0..<batch).map { $0 % 2 }
         let range = 0..<classifier.parameters.count
         let optimizer = AdamW(parameters: classifier.parameters, range: range, weightDecay: 0)
@@ -96,4 +84,23 @@ struct BenchModel: RankCommand {
             """, batch, seq, report.threads, report.train_examples_per_s, stepSeconds, gflops,
                      100 * report.train_gflops_ratio_to_sgemm, report.eval_examples_per_s, sgemm, report.peak_rss_mib))
     }
+}
+
+/// A two-class classifier for the benchmarks: the config of `model` (default: the fetched
+/// all-MiniLM-L6-v2, else its built-in config) with random weights (throughput does not depend
+/// on their values), and `batch` examples of exactly `seq` random token ids drawn from `tokenSeed`.
+func benchmarkClassifier(model: String?, batch: Int, seq: Int, tokenSeed: UInt64) throws -> (SequenceClassifier<Float>, TokenBatch) {
+    let directory = model.map { URL(fileURLWithPath: $0) } ?? AssetLocator.defaultModel()
+    let config = try directory.map { try EncoderConfig.load(directory: $0) } ?? .miniLM
+    try Check.integer("--batch", batch, in: 1...4096)
+    try Check.integer("--seq", seq, in: 1...config.maxSequenceLength)
+    let classifier = SequenceClassifier<Float>(config: config, classes: 2)
+    var rng = RandomGenerator(seed: 1)
+    for i in 0..<classifier.parameters.count { classifier.parameters.values[i] = Float(0.02 * rng.nextGaussian()) }
+    var tokenRng = RandomGenerator(seed: tokenSeed)
+    let tokens = TokenBatch((0..<batch).map { _ in
+        Encoding(ids: (0..<seq).map { _ in Int32(tokenRng.uniform(below: config.vocabularySize)) },
+                 typeIds: [Int32](repeating: 0, count: seq))
+    }, config: config)
+    return (classifier, tokens)
 }

@@ -43,20 +43,10 @@ struct BenchStep: RankCommand {
     }
 
     func run(comm: Communicator) throws {
-        let directory = model.map { URL(fileURLWithPath: $0) } ?? AssetLocator.defaultModel()
-        let config = try directory.map { try EncoderConfig.load(directory: $0) } ?? .miniLM
-        try Check.integer("--batch", batch, in: 1...4096)
-        try Check.integer("--seq", seq, in: 1...config.maxSequenceLength)
         try Check.integer("--rounds", rounds, in: 1...10_000)
         try Check.real("--bucket-mb", bucketMb, in: 0...1_048_576, openBelow: true)
-        let classifier = SequenceClassifier<Float>(config: config, classes: 2)
-        var rng = RandomGenerator(seed: 1)
-        for i in 0..<classifier.parameters.count { classifier.parameters.values[i] = Float(0.02 * rng.nextGaussian()) }
-        var tokenRng = RandomGenerator(seed: 100 + UInt64(comm.rank))
-        let tokens = TokenBatch((0..<batch).map { _ in
-            Encoding(ids: (0..<seq).map { _ in Int32(tokenRng.uniform(below: config.vocabularySize)) },
-                     typeIds: [Int32](repeating: 0, count: seq))
-        }, config: config)
+        // The same weights on every rank, each rank its own tokens (its own touched word rows).
+        let (classifier, tokens) = try benchmarkClassifier(model: model, batch: batch, seq: seq, tokenSeed: 100 + UInt64(comm.rank))
         let labels = (0..<batch).map { $0 % 2 }
         let trainable = 0..<classifier.parameters.count
         let bytes = Int(bucketMb * 1_048_576)
