@@ -8,6 +8,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 bash scripts/setup.sh
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# The test process loads OpenBLAS without lpft-mpi's start-up check (BLAS.betterCoreType):
+# give it the kernels the binary would choose, so both compute alike and at full speed.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  chosen=$(.build/release/lpft-mpi info --json | python3 -c \
+    'import json, sys; r = json.load(sys.stdin); print(r["blasCoreName"] if r.get("openblasDetectedCore") else "")')
+  if [ -n "$chosen" ]; then export OPENBLAS_CORETYPE=$chosen; fi
+fi
 swift test -c release -Xswiftc -enable-testing "$@"
 # Short fuzzing pass over every reader (30 s per libFuzzer target from the committed seeds).
 bash scripts/fuzz-ci.sh 30

@@ -8,6 +8,31 @@ public enum BLAS {
     public static var configuration: String { String(cString: openblas_get_config()) }
     /// The kernel family OpenBLAS picked for this CPU (OPENBLAS_CORETYPE overrides it).
     public static var coreName: String { String(cString: openblas_get_corename()) }
+    /// The kernel family to ask OpenBLAS for when it picked a generic one for a CPU newer than
+    /// itself (Debian 12's OpenBLAS 0.3.21 takes a Sapphire Rapids Xeon for a Prescott and runs
+    /// SSE3 kernels at a quarter of the AVX-512 speed): "SkylakeX" when the CPU has AVX-512
+    /// (F, CD, BW, DQ, VL), "Haswell" when it has AVX2 and FMA; nil when OpenBLAS chose a
+    /// specific family or OPENBLAS_CORETYPE is set (the user's choice stands).
+    public static func betterCoreType(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                      detected: String = coreName, cpuFlags: Set<Substring>? = nil) -> String? {
+        guard environment["OPENBLAS_CORETYPE"] == nil else { return nil }
+        let generic: Set<String> = ["Prescott", "Katmai", "Coppermine", "Northwood", "Banias", "Core2", "Penryn",
+                                    "Dunnington", "Nehalem", "Atom"]
+        guard generic.contains(detected) else { return nil }
+        guard let flags = cpuFlags ?? processorFlags() else { return nil }
+        if flags.isSuperset(of: ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]) { return "SkylakeX" }
+        if flags.isSuperset(of: ["avx2", "fma"]) { return "Haswell" }
+        return nil
+    }
+
+    /// The instruction-set flags of the first processor in /proc/cpuinfo (nil off Linux).
+    static func processorFlags() -> Set<Substring>? {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":") else { return nil }
+        return Set(line[line.index(after: colon)...].split(separator: " "))
+    }
+
     /// Compute threads of this rank: OPENBLAS_NUM_THREADS (else the cores OpenBLAS found),
     /// read once at start-up. lpft-mpi runs OpenBLAS itself single-threaded and splits products
     /// and elementwise loops over these threads (Parallel), so idle OpenBLAS workers never spin
@@ -106,6 +131,12 @@ where Self.RawSignificand: FixedWidthInteger {
     static func errorFunction(_ x: Self) -> Self
     static func hyperbolicTangent(_ x: Self) -> Self
     static func logarithm(_ x: Self) -> Self
+    /// Row reductions (softmax, LayerNorm): Float sums in SIMD partials (FastMath), Double in
+    /// one running sum, as the reference checks expect.
+    static func sum(_ x: UnsafePointer<Self>, count: Int) -> Self
+    static func squaredDeviationSum(_ x: UnsafePointer<Self>, count: Int, center: Self) -> Self
+    static func dot(_ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>, count: Int) -> Self
+    static func maximum(_ x: UnsafePointer<Self>, count: Int) -> Self
 }
 
 extension Float: ModelScalar {
@@ -130,6 +161,14 @@ extension Float: ModelScalar {
     @inline(__always) public static func errorFunction(_ x: Float) -> Float { FastMath.erf(x) }
     @inline(__always) public static func hyperbolicTangent(_ x: Float) -> Float { FastMath.tanh(x) }
     @inline(__always) public static func logarithm(_ x: Float) -> Float { Foundation.log(x) }
+    @inline(__always) public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float { FastMath.sum(x, count: count) }
+    @inline(__always) public static func squaredDeviationSum(_ x: UnsafePointer<Float>, count: Int, center: Float) -> Float {
+        FastMath.squaredDeviationSum(x, count: count, center: center)
+    }
+    @inline(__always) public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int) -> Float {
+        FastMath.dot(x, y, count: count)
+    }
+    @inline(__always) public static func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float { FastMath.maximum(x, count: count) }
 }
 
 extension Double: ModelScalar {
@@ -154,6 +193,26 @@ extension Double: ModelScalar {
     @inline(__always) public static func errorFunction(_ x: Double) -> Double { Foundation.erf(x) }
     @inline(__always) public static func hyperbolicTangent(_ x: Double) -> Double { Foundation.tanh(x) }
     @inline(__always) public static func logarithm(_ x: Double) -> Double { Foundation.log(x) }
+    @inline(__always) public static func sum(_ x: UnsafePointer<Double>, count: Int) -> Double {
+        var total: Double = 0
+        for i in 0..<count { total += x[i] }
+        return total
+    }
+    @inline(__always) public static func squaredDeviationSum(_ x: UnsafePointer<Double>, count: Int, center: Double) -> Double {
+        var total: Double = 0
+        for i in 0..<count { let d = x[i] - center; total += d * d }
+        return total
+    }
+    @inline(__always) public static func dot(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, count: Int) -> Double {
+        var total: Double = 0
+        for i in 0..<count { total += x[i] * y[i] }
+        return total
+    }
+    @inline(__always) public static func maximum(_ x: UnsafePointer<Double>, count: Int) -> Double {
+        var total = x[0]
+        for i in 1..<max(count, 1) { total = max(total, x[i]) }
+        return total
+    }
 }
 
 extension BLAS {

@@ -8,7 +8,9 @@ public enum FastMath {
     @inline(__always)
     public static func exp(_ x: Float) -> Float {
         let clamped = Swift.min(Swift.max(x, -87.3), 88.7)
-        let n = (clamped * 1.442_695_04).rounded(.toNearestOrEven)  // one roundss, vectorizable
+        // Round to nearest even by adding and removing 1.5·2²³ (|x·log₂e| < 2²²): plain adds the
+        // vectorizer keeps in SIMD registers, where `.rounded()` became a call to rintf per element.
+        let n = (clamped * 1.442_695_04 + 12_582_912) - 12_582_912
         // Cody–Waite split of ln 2 keeps r exact enough.
         var r = clamped - n * 0.693_359_375
         r = r + n * 2.121_944_4e-4
@@ -43,6 +45,68 @@ public enum FastMath {
         q = q * x2 + -7.373_329_167_204_68e-03
         q = q * x2 + -1.426_473_905_141_89e-02
         return p / q
+    }
+
+    // MARK: Row reductions in SIMD registers
+    // Sixteen running partial sums (or maxima) instead of one: a serial float sum waits on each
+    // add and cannot be vectorized without reordering. The order is fixed by the row length
+    // alone, so results do not depend on threads or batch position.
+
+    /// Σ x[i], i < count.
+    @inline(__always)
+    public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var acc = SIMD16<Float>(), i = 0
+        while i + 16 <= count { acc += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self); i += 16 }
+        var total = acc.sum()
+        while i < count { total += x[i]; i += 1 }
+        return total
+    }
+
+    /// Σ (x[i] − center)², i < count.
+    @inline(__always)
+    public static func squaredDeviationSum(_ x: UnsafePointer<Float>, count: Int, center: Float) -> Float {
+        var acc = SIMD16<Float>(), i = 0
+        let c = SIMD16<Float>(repeating: center)
+        while i + 16 <= count {
+            let d = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) - c
+            acc += d * d; i += 16
+        }
+        var total = acc.sum()
+        while i < count { let d = x[i] - center; total += d * d; i += 1 }
+        return total
+    }
+
+    /// Σ x[i]·y[i], i < count.
+    @inline(__always)
+    public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int) -> Float {
+        var acc = SIMD16<Float>(), i = 0
+        while i + 16 <= count {
+            acc += UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+                * UnsafeRawPointer(y + i).loadUnaligned(as: SIMD16<Float>.self)
+            i += 16
+        }
+        var total = acc.sum()
+        while i < count { total += x[i] * y[i]; i += 1 }
+        return total
+    }
+
+    /// max x[i], i < count (count ≥ 1).
+    @inline(__always)
+    public static func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        var total = x[0], i = 0
+        if count >= 16 {
+            var acc = UnsafeRawPointer(x).loadUnaligned(as: SIMD16<Float>.self)
+            i = 16
+            while i + 16 <= count {
+                // A compare and a blend (pointwiseMax compiles to a scalar loop through memory).
+                let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+                acc.replace(with: v, where: v .> acc)
+                i += 16
+            }
+            total = acc.max()
+        }
+        while i < count { total = Swift.max(total, x[i]); i += 1 }
+        return total
     }
 
     /// tanh(x) through exp; used by GPT-2's tanh-approximated GELU.

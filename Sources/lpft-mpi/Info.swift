@@ -20,6 +20,8 @@ struct Info: RankCommand {
         var blasThreads: [Int]
         var blasCoreName: String
         var openblasCoretypeEnv: String?
+        /// The family OpenBLAS found itself when lpft-mpi named a better one (BLAS.betterCoreType).
+        var openblasDetectedCore: String?
         var openblasNumThreadsEnv: String?
     }
 
@@ -39,6 +41,7 @@ struct Info: RankCommand {
                             blasConfiguration: BLAS.configuration,
                             blasThreads: threads.map(Int.init), blasCoreName: BLAS.coreName,
                             openblasCoretypeEnv: env["OPENBLAS_CORETYPE"],
+                            openblasDetectedCore: env["LPFT_OPENBLAS_DETECTED"],
                             openblasNumThreadsEnv: env["OPENBLAS_NUM_THREADS"])
         if json { return try printJSON(report) }
         let levels = ["single", "funneled", "serialized", "multiple"]
@@ -48,7 +51,7 @@ struct Info: RankCommand {
             world size      \(report.worldSize) rank(s) on \(distinctHosts.count) host(s): \(distinctHosts.joined(separator: ", "))
             MPI library     \(report.mpiLibrary) (thread level \(levels[min(report.mpiThreadLevel, 3)]))
             BLAS            \(report.blasConfiguration)
-            BLAS core       \(report.blasCoreName) (OPENBLAS_CORETYPE=\(report.openblasCoretypeEnv ?? "unset"))
+            BLAS core       \(report.blasCoreName) (OPENBLAS_CORETYPE=\(report.openblasCoretypeEnv ?? "unset")\(report.openblasDetectedCore.map { ", set by lpft-mpi: OpenBLAS took this CPU for \($0)" } ?? ""))
             BLAS threads    \(report.blasThreads.map(String.init).joined(separator: ", ")) per rank (OPENBLAS_NUM_THREADS=\(report.openblasNumThreadsEnv ?? "unset"))
             """)
     }

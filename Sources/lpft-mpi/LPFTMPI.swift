@@ -21,6 +21,7 @@ struct LPFTMPI: ParsableCommand {
     /// parses the same arguments and would print the same line). Errors of a running job are
     /// reported by `runJob` (`rank R: …`).
     static func main() {
+        useFastBLASKernels()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -40,6 +41,18 @@ struct LPFTMPI: ParsableCommand {
             }
             Foundation.exit(code.rawValue)
         }
+    }
+
+    /// OpenBLAS picks its kernels when it loads, from the CPU or OPENBLAS_CORETYPE; when it took
+    /// this CPU for an old generic one, run this program again with the right family named
+    /// (same process, before MPI starts, so it works under mpirun and srun alike).
+    static func useFastBLASKernels() {
+        guard let core = BLAS.betterCoreType() else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        setenv("LPFT_OPENBLAS_DETECTED", BLAS.coreName, 1)  // shown by `lpft-mpi info`
+        let arguments = CommandLine.unsafeArgv
+        execv("/proc/self/exe", arguments)
+        // exec failed (no /proc): go on with the kernels OpenBLAS chose.
     }
 
     /// This process's rank as the launcher (mpirun, srun) tells it, before MPI starts; 0 alone.

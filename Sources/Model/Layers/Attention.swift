@@ -27,11 +27,9 @@ private func softmaxRows<T: ModelScalar>(_ p: UnsafeMutablePointer<T>, rows: Int
     for i in 0..<rows {
         let row = p + i * ld
         let keyCount = causal ? min(width, firstQuery + i + 1) : width
-        var maxScore = row[0]
-        for s in 1..<max(keyCount, 1) { maxScore = max(maxScore, row[s]) }
-        var sum: T = 0
-        for s in 0..<keyCount { let e = T.exponential(row[s] - maxScore); row[s] = e; sum += e }
-        let inv = 1 / sum
+        let maxScore = T.maximum(row, count: keyCount)
+        for s in 0..<keyCount { row[s] = T.exponential(row[s] - maxScore) }
+        let inv = 1 / T.sum(row, count: keyCount)
         for s in 0..<keyCount { row[s] *= inv }
         for s in keyCount..<width { row[s] = 0 }
     }
@@ -131,8 +129,7 @@ func attentionBackward<T: ModelScalar>(dqkv: UnsafeMutablePointer<T>, dctx: Unsa
                     let m = mask + i * T_
                     for sIdx in 0..<L { row[sIdx] = m[sIdx] == 0 ? 0 : row[sIdx] * dropScale }
                 }
-                var dot: T = 0
-                for sIdx in 0..<L { dot += prob[sIdx] * row[sIdx] }
+                let dot = T.dot(prob, row, count: L)
                 for sIdx in 0..<L { row[sIdx] = prob[sIdx] * (row[sIdx] - dot) }
             }
             // dQ (queries × d) += scale·dS·K;  dK (L × d) += scale·dSᵀ·Q.

@@ -10,12 +10,8 @@ func layerNormForward<T: ModelScalar>(_ out: UnsafeMutablePointer<T>, mean: Unsa
     Parallel.forRanges(n, grain: max(1, 8192 / dim)) { rows in
         for i in rows {
             let xi = x + i * dim, oi = out + i * dim
-            var sum: T = 0
-            for j in 0..<dim { sum += xi[j] }
-            let m = sum * invDim
-            var sq: T = 0
-            for j in 0..<dim { let d = xi[j] - m; sq += d * d }
-            let r = 1 / (sq * invDim + epsilon).squareRoot()
+            let m = T.sum(xi, count: dim) * invDim
+            let r = 1 / (T.squaredDeviationSum(xi, count: dim, center: m) * invDim + epsilon).squareRoot()
             for j in 0..<dim { oi[j] = (xi[j] - m) * r * gamma[j] + beta[j] }
             mean[i] = m
             rstd[i] = r

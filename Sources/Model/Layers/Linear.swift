@@ -8,19 +8,18 @@ func linearForward<T: ModelScalar>(_ y: UnsafeMutablePointer<T>, ldy: Int,
                                    _ w: UnsafePointer<T>, _ b: UnsafePointer<T>?,
                                    n: Int, inDim: Int, outDim: Int) {
     guard n > 0 else { return }
+    // The bias is written first and the product added to it (beta 1): one pass over y, where
+    // beta 0 makes the BLAS clear y and a bias pass after it reads and writes y again.
+    if let b { fillRows(y, ldy: ldy, with: b, n: n, dim: outDim) }
     parallelGemm(.none, .transpose, m: n, n: outDim, k: inDim, alpha: 1, a: x, lda: ldx, b: w, ldb: inDim,
-           beta: 0, c: y, ldc: ldy)
-    if let b { addBias(y, ldy: ldy, b, n: n, dim: outDim) }
+           beta: b == nil ? 0 : 1, c: y, ldc: ldy)
 }
 
-/// y[i, :] += b for every row i.  y (n, dim) with row stride ldy.
+/// y[i, :] = b for every row i.  y (n, dim) with row stride ldy.
 @inline(__always)
-func addBias<T: ModelScalar>(_ y: UnsafeMutablePointer<T>, ldy: Int, _ b: UnsafePointer<T>, n: Int, dim: Int) {
+func fillRows<T: ModelScalar>(_ y: UnsafeMutablePointer<T>, ldy: Int, with b: UnsafePointer<T>, n: Int, dim: Int) {
     Parallel.forRanges(n, grain: max(1, 16384 / max(dim, 1))) { rows in
-        for i in rows {
-            let row = y + i * ldy
-            for j in 0..<dim { row[j] += b[j] }
-        }
+        for i in rows { (y + i * ldy).update(from: b, count: dim) }
     }
 }
 
