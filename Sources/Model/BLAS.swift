@@ -88,7 +88,9 @@ func parallelGemm<T: ModelScalar>(_ transA: Transpose, _ transB: Transpose, m: I
         T.gemm(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         return
     }
-    if m >= n || m >= 64 * threads {
+    // Split the longer side: each thread packs all of the other operand, so splitting rows of
+    // a short activation (8 × 32 tokens against a 1536-row weight) repacks the weight per thread.
+    if m >= n {
         let chunk = ((m + threads - 1) / threads + 7) / 8 * 8
         Parallel.forRanges(m, chunk: chunk) { rows in
             let aPart = transA == .none ? a + rows.lowerBound * lda : a + rows.lowerBound
