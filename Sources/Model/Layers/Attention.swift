@@ -41,7 +41,7 @@ private func dropRows<T: ModelScalar>(_ out: UnsafeMutablePointer<T>, ldo: Int, 
                                       mask: UnsafePointer<UInt8>, rows: Int, width: Int, scale: T) {
     for i in 0..<rows {
         let o = out + i * ldo, src = p + i * ldp, m = mask + i * ldp
-        for s in 0..<width { o[s] = m[s] == 0 ? 0 : src[s] * scale }
+        for s in 0..<width { o[s] = src[s] * (T(m[s]) * scale) }  // branch-free: vectorizes
     }
 }
 
@@ -127,7 +127,7 @@ func attentionBackward<T: ModelScalar>(dqkv: UnsafeMutablePointer<T>, dctx: Unsa
                 let row = dp + i * L, prob = p + i * T_
                 if let mask {
                     let m = mask + i * T_
-                    for sIdx in 0..<L { row[sIdx] = m[sIdx] == 0 ? 0 : row[sIdx] * dropScale }
+                    for sIdx in 0..<L { row[sIdx] *= T(m[sIdx]) * dropScale }
                 }
                 let dot = T.dot(prob, row, count: L)
                 for sIdx in 0..<L { row[sIdx] = prob[sIdx] * (row[sIdx] - dot) }
