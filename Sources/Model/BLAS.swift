@@ -26,7 +26,7 @@ public enum BLAS {
     }
 
     /// The instruction-set flags of the first processor in /proc/cpuinfo (nil off Linux).
-    static func processorFlags() -> Set<Substring>? {
+    public static func processorFlags() -> Set<Substring>? {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
               let colon = line.firstIndex(of: ":") else { return nil }
