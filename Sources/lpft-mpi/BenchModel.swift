@@ -11,7 +11,7 @@ struct BenchModel: RankCommand {
             One training step = forward with dropout + cross-entropy + backward + gradient
             clipping + AdamW over every parameter (FT). Eval = forward without dropout. Inputs are
             random token ids of exactly --seq tokens. GFLOP/s counts the products this
-            implementation performs; sgemm GFLOP/s is a plain 1536³ product in the same process
+implementation performs (train and eval); sgemm GFLOP/s is a plain 1536³ product in the same process
             with the same threads. Every rank runs the benchmark; rank 0 reports.
             """)
 
@@ -33,6 +33,7 @@ struct BenchModel: RankCommand {
         var eval_examples_per_s: Double
         var train_step_seconds: Double
         var train_gflops: Double
+        var eval_gflops: Double
         var sgemm_gflops: Double
         var train_gflops_ratio_to_sgemm: Double
         var peak_rss_mib: Double
@@ -67,10 +68,12 @@ struct BenchModel: RankCommand {
 
         let sgemm = BLAS.sgemmGFLOPS()
         let gflops = classifier.flops(batch: batch, seqLen: seq, training: true) / stepSeconds / 1e9
+        let evalGFLOPS = classifier.flops(batch: batch, seqLen: seq, training: false) / evalSeconds / 1e9
         let report = Report(batch: batch, seq: seq, threads: BLAS.threads,
                             train_examples_per_s: Double(batch) / stepSeconds,
                             eval_examples_per_s: Double(batch) / evalSeconds,
-                            train_step_seconds: stepSeconds, train_gflops: gflops, sgemm_gflops: sgemm,
+                            train_step_seconds: stepSeconds, train_gflops: gflops, eval_gflops: evalGFLOPS,
+                            sgemm_gflops: sgemm,
                             train_gflops_ratio_to_sgemm: gflops / sgemm,
                             peak_rss_mib: ProcessStats.peakResidentMiB())
         guard comm.isRoot else { return }
@@ -78,11 +81,12 @@ struct BenchModel: RankCommand {
         print(String(format: """
             model bench (batch %d, seq %d, %d BLAS thread(s))
               train  %.2f examples/s  (%.3f s/step, %.1f GFLOP/s = %.0f%% of sgemm)
-              eval   %.2f examples/s
+              eval   %.2f examples/s  (%.1f GFLOP/s)
               sgemm  %.1f GFLOP/s (1536³, same process and threads)
               peak resident memory %.0f MiB
             """, batch, seq, report.threads, report.train_examples_per_s, stepSeconds, gflops,
-                     100 * report.train_gflops_ratio_to_sgemm, report.eval_examples_per_s, sgemm, report.peak_rss_mib))
+                     100 * report.train_gflops_ratio_to_sgemm, report.eval_examples_per_s, evalGFLOPS, sgemm,
+                     report.peak_rss_mib))
     }
 }
 
