@@ -10,9 +10,9 @@ struct BenchModel: RankCommand {
         discussion: """
             One training step = forward with dropout + cross-entropy + backward + gradient
             clipping + AdamW over every parameter (FT). Eval = forward without dropout. Inputs are
-            random token ids of exactly --seq tokens. GFLOP/s counts the products this
-implementation performs (train and eval); sgemm GFLOP/s is a plain 1536³ product in the same process
-            with the same threads. Every rank runs the benchmark; rank 0 reports.
+            random token ids of exactly --seq tokens. GFLOP/s (train and eval) counts the
+            products this implementation performs; sgemm GFLOP/s is a plain 1536³ product in the
+            same process with the same threads. Every rank runs the benchmark; rank 0 reports.
             """)
 
     @OptionGroup var job: JobOptions
