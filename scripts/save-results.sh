@@ -21,6 +21,9 @@ for run in "$sweep"/runs/*/; do
   done
   for snapshot in "$run"/ntk/epoch-*/; do
     [[ -f "$snapshot/kernel.json" ]] || continue
+    # Kernels over 1 MiB (e.g. 100 examples × 5 classes) stay out of the repository: without
+    # the snapshot the report leaves that run's kernel trajectory out instead of failing.
+    (( $(stat -c %s "$snapshot/ntk.npy") <= 1048576 )) || continue
     mkdir -p "$dest/$id/ntk/$(basename "$snapshot")"
     cp "$snapshot/kernel.json" "$snapshot/ntk.npy" "$dest/$id/ntk/$(basename "$snapshot")/"
   done
