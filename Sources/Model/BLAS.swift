@@ -1,8 +1,10 @@
 import COpenBLAS
+import Dispatch
 import Foundation
 
 /// The only file that calls BLAS/LAPACK. Row-major products for the two scalar types the
-/// model runs in: Float (training, inference) and Double (reference checks, kernels).
+/// model runs in: Float (training, inference) and Double (reference checks, kernels); and
+/// `Parallel`, which splits elementwise work over the same threads the products use.
 public enum BLAS {
     /// OpenBLAS build configuration, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64".
     public static var configuration: String { String(cString: openblas_get_config()) }
@@ -262,6 +264,43 @@ extension BLAS {
         for i in 0..<(n * n) { a[i] = rng.nextFloat() - 0.5; b[i] = rng.nextFloat() - 0.5; c[i] = 0 }
         return try withInternalThreads(threads) {
             try body { Float.gemm(.none, .none, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n, beta: 0, c: c, ldc: n) }
+        }
+    }
+}
+
+// MARK: - Elementwise work on the same threads
+
+/// Splits elementwise work (layer norm, GELU, softmax, optimizer loops) across the same number
+/// of threads BLAS uses, so one rank never uses more cores than OPENBLAS_NUM_THREADS gives it.
+/// Use it only where items are independent, so results never depend on the split.
+public enum Parallel {
+    /// Compute threads of this rank (OPENBLAS_NUM_THREADS, else all cores OpenBLAS sees).
+    nonisolated(unsafe) public static var threads: Int = BLAS.startupThreads
+
+    /// Runs body over consecutive ranges of `chunk` items covering 0..<count, in parallel.
+    @inline(__always)
+    public static func forRanges(_ count: Int, chunk: Int, _ body: (Range<Int>) -> Void) {
+        let pieces = (count + chunk - 1) / max(chunk, 1)
+        if pieces <= 1 || threads <= 1 {
+            var start = 0
+            while start < count { body(start..<min(count, start + chunk)); start += chunk }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: pieces) { p in
+            body((p * chunk)..<min(count, (p + 1) * chunk))
+        }
+    }
+
+    /// Runs body over disjoint ranges covering 0..<count; ranges hold at least `grain` items.
+    @inline(__always)
+    public static func forRanges(_ count: Int, grain: Int = 4096, _ body: (Range<Int>) -> Void) {
+        let workers = min(threads, max(1, count / max(grain, 1)))
+        if workers <= 1 { body(0..<count); return }
+        let chunk = (count + workers - 1) / workers
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let start = w * chunk
+            let end = min(count, start + chunk)
+            if start < end { body(start..<end) }
         }
     }
 }

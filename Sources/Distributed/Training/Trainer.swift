@@ -35,7 +35,7 @@ struct EncodedSplit {
 ///   step one allreduce averages the gradients; every rank clips and applies AdamW identically;
 ///   parameters are compared across ranks at every validation. Checkpoints (Checkpoint.swift)
 ///   can therefore be resumed on any number of ranks; stop signals end the run at a step
-///   boundary after a checkpoint (Preemption.swift).
+///   boundary after a checkpoint (Checkpoint.swift, `StopRequest`).
 /// - The validation (epoch end, or every --eval-every steps) with the best accuracy gives the
 ///   final model, evaluated on the validation, test and OOD sets with calibration
 ///   before/after temperature scaling.
