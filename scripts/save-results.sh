@@ -21,11 +21,12 @@ for run in "$sweep"/runs/*/; do
   done
   for snapshot in "$run"/ntk/epoch-*/; do
     [[ -f "$snapshot/kernel.json" ]] || continue
-    # Kernels over 1 MiB (e.g. 100 examples × 5 classes) stay out of the repository: without
-    # the snapshot the report leaves that run's kernel trajectory out instead of failing.
-    (( $(stat -c %s "$snapshot/ntk.npy") <= 1048576 )) || continue
     mkdir -p "$dest/$id/ntk/$(basename "$snapshot")"
-    cp "$snapshot/kernel.json" "$snapshot/ntk.npy" "$dest/$id/ntk/$(basename "$snapshot")/"
+    cp "$snapshot/kernel.json" "$dest/$id/ntk/$(basename "$snapshot")/"
+    # Kernels over 1 MiB (e.g. 100 examples × 5 classes) stay out of the repository: the report
+    # then shows the kernel's statistics (kernel.json) but not the run's kernel trajectory.
+    (( $(stat -c %s "$snapshot/ntk.npy") <= 1048576 )) || continue
+    cp "$snapshot/ntk.npy" "$dest/$id/ntk/$(basename "$snapshot")/"
   done
   saved=$((saved + 1))
 done

@@ -298,5 +298,18 @@ final class TrainingTests: XCTestCase {
         let report = try MPILauncher.runSingle(["report", run.path, "--format", "csv", "--out", work.appendingPathComponent("report").path])
         assertSucceeded(report, "report")
         XCTAssertTrue(report.stdout.contains("# Empirical NTK during training"), report.stdout)
+        // A saved copy without one epoch's ntk.npy (save-results.sh leaves large kernels out):
+        // no trajectory, the start-of-training statistics still reported.
+        try FileManager.default.removeItem(at: run.appendingPathComponent("ntk/epoch-2/ntk.npy"))
+        XCTAssertNil(try KernelTrajectory.load(run: run))
+        let saved = try MPILauncher.runSingle(["report", run.path, "--format", "csv", "--out", work.appendingPathComponent("report-saved").path])
+        assertSucceeded(saved, "report without a kernel file")
+        XCTAssertFalse(saved.stdout.contains("# Empirical NTK during training"), saved.stdout)
+        let ftRatio = try XCTUnwrap(KernelStatistics.number((kernelJSON["analysis"] as? [String: Any])?["ft_ratio"]))
+        let ntkTable = try String(contentsOf: work.appendingPathComponent("report-saved/ntk.csv"), encoding: .utf8)
+            .split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let column = try XCTUnwrap(ntkTable.first?.firstIndex(of: "ft_ratio_mean"), "\(ntkTable)")
+        XCTAssertEqual(ntkTable.count, 2, "one method, one row: \(ntkTable)")
+        XCTAssertEqual(try XCTUnwrap(Double(ntkTable[1][column])), ftRatio, accuracy: 1e-12)
     }
 }

@@ -14,7 +14,8 @@ public struct KernelTrajectory: Sendable, Equatable {
 
     public var points: [Point]
 
-    /// Reads OUT/ntk/epoch-*/ (ntk.npy and kernel.json); nil when the run has no epoch-0 kernel.
+    /// Reads OUT/ntk/epoch-*/ (ntk.npy and kernel.json); nil when the run has no epoch-0 kernel
+    /// or an epoch's ntk.npy is missing.
     public static func load(run directory: URL) throws -> KernelTrajectory? {
         let root = directory.appendingPathComponent("ntk")
         let epochs = ((try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [])
@@ -31,7 +32,11 @@ public struct KernelTrajectory: Sendable, Equatable {
                   let labels = (json["train"] as? [String: Any])?["labels"] as? [Int] else {
                 throw ReportError.unreadable(path: jsonURL.path, reason: "no classes or train labels; was it written by lpft-mpi ntk?")
             }
-            let kernel = try NumpyFile.read(folder.appendingPathComponent("ntk.npy")).values
+            let kernelURL = folder.appendingPathComponent("ntk.npy")
+            // A saved copy may keep kernel.json without a large ntk.npy (scripts/save-results.sh):
+            // then there is no trajectory, while kernel.json's statistics still count.
+            guard FileManager.default.fileExists(atPath: kernelURL.path) else { return nil }
+            let kernel = try NumpyFile.read(kernelURL).values
             guard kernel.count == labels.count * classes * labels.count * classes else {
                 throw ReportError.unreadable(path: folder.path, reason: "ntk.npy does not match the \(labels.count) examples × \(classes) classes of kernel.json")
             }
