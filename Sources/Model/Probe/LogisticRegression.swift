@@ -148,7 +148,7 @@ struct MultinomialLogisticObjective: SmoothObjective {
     /// Rows per block: one block of the design stays in cache between its two products, so an
     /// evaluation reads the design from memory once. (Two whole-design products with K
     /// columns made OpenBLAS copy the design into its packed form twice per evaluation: three
-    /// quarters of the time of a 4,192-row kernel regression.)
+    /// quarters of the time of a 4,178-row kernel regression.)
     let blockRows: Int
     /// Blocks are dealt round-robin to this many lanes; a lane adds its blocks in order, the
     /// lanes are added in lane order: the sums do not depend on the thread count.
