@@ -217,7 +217,12 @@ public final class Communicator {
     public func broadcast<T: MPIElement>(_ array: [T], root: Int = 0) throws -> [T] {
         var count = [Int64(rank == root ? array.count : 0)]
         try count.withUnsafeMutableBufferPointer { try broadcast($0, root: root) }
-        var result = rank == root ? array : [T](unsafeUninitializedCapacity: Int(count[0])) { _, n in n = Int(count[0]) }
+        if rank == root {
+            // MPI_Bcast only reads the root's buffer: send the array itself rather than a copy.
+            try array.withUnsafeBufferPointer { try broadcast(UnsafeMutableBufferPointer(mutating: $0), root: root) }
+            return array
+        }
+        var result = [T](unsafeUninitializedCapacity: Int(count[0])) { _, n in n = Int(count[0]) }
         try result.withUnsafeMutableBufferPointer { try broadcast($0, root: root) }
         return result
     }

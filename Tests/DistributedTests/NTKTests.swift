@@ -235,6 +235,42 @@ final class NTKTests: XCTestCase {
         }
     }
 
+    /// The kernel regressions' cross-validation folds are dealt over the ranks (15 folds of the
+    /// three kernels over 3 ranks) and sent back as rows of doubles: the analysis in kernel.json
+    /// equals `KernelAnalysis.kernelRegressionAccuracy` run in one process on the matrices the
+    /// job wrote, exactly, at np = 3 as at np = 1.
+    func testKernelRegressionFoldsSharedOverRanksEqualOneProcess() throws {
+        let model = try writeTinyModel()
+        let (trainURL, train) = try writeExamples("train.jsonl", count: 7, classes: 3, seed: 11)
+        let (evalURL, eval) = try writeExamples("eval.jsonl", count: 5, classes: 3, seed: 12)
+        let (headURL, _) = try writeHead(classes: 3, hidden: 8, seed: 13)
+        for np in [3, 1] {
+            let out = folder.appendingPathComponent("out\(np)")
+            let r = try MPILauncher.run(np: np, ["ntk", "--model", model.path, "--examples", trainURL.path, "--eval-examples", evalURL.path,
+                                                 "--head", headURL.path, "--out", out.path, "--precision", "double",
+                                                 "--chunk-parameters", "500"], timeout: 120)
+            assertSucceeded(r, "ntk np=\(np)")
+            // JSONDecoder, not JSONSerialization: the latter reads some doubles one ulp off.
+            struct Kernel: Decodable { var kernelRegression: KernelAnalysis.KernelAccuracy }
+            struct Written: Decodable { var analysis: Analysis; struct Analysis: Decodable { var pte, fte, ntk: Kernel } }
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let written = try decoder.decode(Written.self, from: Data(contentsOf: out.appendingPathComponent("kernel.json")))
+            for name in ["pte", "fte", "ntk"] {
+                let expected = try KernelAnalysis.kernelRegressionAccuracy(
+                    train: try read(out, name), labels: train.map(\.label), classes: 3,
+                    eval: try read(out, name + "_eval"), evalLabels: eval.map(\.label))
+                // Every field: accuracies, chosen strength, scale, convergence and the folds' scores.
+                let kernel = [written.analysis.pte, written.analysis.fte, written.analysis.ntk][["pte", "fte", "ntk"].firstIndex(of: name)!]
+                XCTAssertEqual(kernel.kernelRegression, expected, "\(name) np=\(np)")
+            }
+            // Every rank reports the time of its share.
+            let byRank = try XCTUnwrap((try kernelJSON(out)["run"] as? [String: Any])?["timings_by_rank"] as? [[String: Double]])
+            XCTAssertEqual(byRank.count, np)
+            for (rank, timings) in byRank.enumerated() { XCTAssertGreaterThan(timings["analysis"] ?? 0, 0, "np=\(np) rank \(rank)") }
+        }
+    }
+
     /// all-MiniLM-L6-v2 with the reference's fixed head on its two texts: P against the [CLS]
     /// states and δᵀFδ/B² against ‖∇θ L‖² = Σ of the squared gradient norms of every backbone
     /// tensor, both from Hugging Face transformers in float64 (minilm-reference.json).

@@ -73,8 +73,21 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
             }
         }
 
-        // Every rank's timings, memory and speed; gathered before rank 0's analysis and writing
-        // so that no rank waits on them (the other ranks are done).
+        // The analysis: every rank fits some of the kernel regressions' folds; rank 0 the rest.
+        var analysis: NTKReport.Analysis? = nil
+        if settings.analyze {
+            comm.stallContext = "ntk: analysis"
+            analysis = try timings.time("analysis") {
+                let labels = settings.train.map(\.label), evalLabels = settings.eval.map(\.label)
+                let regressions = try kernelRegressions(matrices, labels: labels, evalLabels: evalLabels, classes: C)
+                guard let matrices, let step, let regressions else { return nil }
+                return Self.analyze(matrices, step: step, regressions: regressions, labels: labels,
+                                    hasEval: !evalLabels.isEmpty, classes: C, epsilon: Double(T.ulpOfOne))
+            }
+        }
+
+        // Every rank's timings, memory and speed; gathered before rank 0's writing so that no
+        // rank waits on it (the other ranks are done).
         comm.stallContext = "ntk: statistics"
         var mine = timings
         for (i, s) in engine.timings.seconds.enumerated() { mine.seconds[i] += s }
@@ -83,21 +96,14 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
             gramGflops: engine.gram.seconds > 0 ? engine.gram.flops / engine.gram.seconds / 1e9 : 0, gramFlops: engine.gram.flops))
         guard comm.isRoot, let stats, let matrices else { return nil }
 
-        var analysis: NTKReport.Analysis? = nil
-        if let step {
-            analysis = try timings.time("analysis") {
-                try Self.analyze(matrices, step: step, labels: settings.train.map(\.label),
-                                 evalLabels: settings.eval.map(\.label), classes: C, epsilon: Double(T.ulpOfOne))
-            }
-        }
         var files: [String: String] = [:]
         if let out = settings.outputDirectory {
             files = try timings.time("write") { try Self.write(matrices, trainRows: N * C, evalRows: M * C, to: out) }
         }
         var report = makeReport(setup, plan, analysis: analysis, files: files)
-        // Rank 0's analysis and writing happened after the gather: take its own values.
+        // Rank 0's writing happened after the gather: take its own value.
         var byRank = stats.map(\.timings)
-        for phase in ["analysis", "write"] { byRank[0][phase] = timings.byPhase[phase] }
+        byRank[0]["write"] = timings.byPhase["write"]
         let slowest = Dictionary(uniqueKeysWithValues: NTKTimings.phases.map { phase in
             (phase, byRank.map { $0[phase]! }.max() ?? 0)
         })
@@ -491,25 +497,63 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
 
     // MARK: Analysis
 
+    /// The kernel regressions of P, F and P + F (`KernelRegression`): their cross-validation
+    /// folds are independent and hold nearly all the work, so fold f of kernel k runs on rank
+    /// (k·folds + f) mod P; rank 0 gathers each kernel's fold fits, refits on all rows and
+    /// measures the accuracies. A kernel at a time, so that a rank holds one scaled copy. Every
+    /// rank calls this (rank 0 with the matrices); rank 0 returns the three outcomes, in the
+    /// order P, F, P + F.
+    func kernelRegressions(_ m: NTKMatrices?, labels: [Int], evalLabels: [Int],
+                           classes C: Int) throws -> [Result<KernelAnalysis.KernelAccuracy, Error>]? {
+        let pte = comm.size > 1 ? try comm.broadcast(m?.pteTrain ?? []) : m?.pteTrain ?? []
+        let fte = comm.size > 1 ? try comm.broadcast(m?.fteTrain ?? []) : m?.fteTrain ?? []
+        let folds = LogisticRegressionCV().folds
+        var outcomes: [Result<KernelAnalysis.KernelAccuracy, Error>] = []
+        for k in 0..<3 {
+            func owner(_ fold: Int) -> Int { (k * folds + fold) % comm.size }
+            let mine = (0..<folds).filter { owner($0) == comm.rank }
+            var regression: Result<KernelRegression, Error>? = nil
+            var local: [Double] = []
+            if comm.isRoot || !mine.isEmpty {
+                // P + F as rank 0 forms it (NTKMatrices), so every rank fits the same numbers.
+                let train = k == 0 ? pte : k == 1 ? fte : (m?.ntkTrain ?? zip(pte, fte).map(+))
+                regression = Result { try KernelRegression(train: train, labels: labels, classes: C) }
+                // A kernel the regression refuses is refused on every rank alike: no fold is sent.
+                if case .success(let r) = regression { for fold in mine { local += r.fitFold(fold).flattened() } }
+            }
+            let gathered = try comm.gatherv(local)
+            guard comm.isRoot, let gathered, let regression, let m else { continue }
+            outcomes.append(Result {
+                let r = try regression.get()
+                // Rank by rank, each rank's folds in fold order.
+                var fits = [FoldFit?](repeating: nil, count: folds)
+                var offset = 0
+                for rank in 0..<comm.size {
+                    for fold in 0..<folds where owner(fold) == rank {
+                        fits[fold] = r.foldFit(flattened: gathered[offset..<(offset + r.foldFitCount)])
+                        offset += r.foldFitCount
+                    }
+                }
+                let eval = [m.pteEval, m.fteEval, m.ntkEval][k]
+                return try r.finish(fits.map { $0! }, eval: evalLabels.isEmpty ? nil : eval,
+                                    evalLabels: evalLabels.isEmpty ? nil : evalLabels)
+            })
+        }
+        return comm.isRoot ? outcomes : nil
+    }
+
     static func analyze(_ m: NTKMatrices, step: (before: [Double], after: [Double], stepSize: Double),
-                        labels: [Int], evalLabels: [Int], classes C: Int, epsilon: Double) throws -> NTKReport.Analysis {
+                        regressions: [Result<KernelAnalysis.KernelAccuracy, Error>], labels: [Int], hasEval: Bool,
+                        classes C: Int, epsilon: Double) -> NTKReport.Analysis {
         let n = labels.count, rows = n * C
         let relativeTolerance = Double(rows) * epsilon
-        let hasEval = !evalLabels.isEmpty
-        func summary(_ train: [Double], _ eval: [Double]) -> NTKReport.KernelSummary {
+        func summary(_ train: [Double], _ eval: [Double], _ regression: Result<KernelAnalysis.KernelAccuracy, Error>) -> NTKReport.KernelSummary {
             var note: String? = nil
-            var regression: KernelAnalysis.KernelAccuracy? = nil
-            do {
-                regression = try KernelAnalysis.kernelRegressionAccuracy(train: train, labels: labels, classes: C,
-                                                                         eval: hasEval ? eval : nil,
-                                                                         evalLabels: hasEval ? evalLabels : nil)
-            } catch {
-                note = describe(error)
-            }
+            if case .failure(let error) = regression { note = describe(error) }
             return NTKReport.KernelSummary(frobeniusTrain: KernelAnalysis.frobeniusNorm(train),
                                            frobeniusEval: hasEval ? KernelAnalysis.frobeniusNorm(eval) : nil,
                                            spectrum: KernelAnalysis.spectrum(train, n: rows, relativeTolerance: relativeTolerance, top: 10),
-                                           kernelRegression: regression, kernelRegressionNote: note)
+                                           kernelRegression: try? regression.get(), kernelRegressionNote: note)
         }
         let delta = KernelAnalysis.residuals(logits: step.before, labels: labels, classes: C)
         let fDelta = KernelAnalysis.apply(m.fteTrain, rows: rows, columns: rows, delta)
@@ -520,7 +564,8 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         for (i, label) in labels.enumerated() { loss -= log(max(1 - delta[i * C + label], .leastNonzeroMagnitude)) }
         return NTKReport.Analysis(
             rankRule: "rank = #{eigenvalues λ > n·ε·max|λ|}, n = \(rows) rows, ε = \(epsilon) (machine epsilon of the Jacobian's scalar type); tolerance per kernel below",
-            pte: summary(m.pteTrain, m.pteEval), fte: summary(m.fteTrain, m.fteEval), ntk: summary(m.ntkTrain, m.ntkEval),
+            pte: summary(m.pteTrain, m.pteEval, regressions[0]), fte: summary(m.fteTrain, m.fteEval, regressions[1]),
+            ntk: summary(m.ntkTrain, m.ntkEval, regressions[2]),
             ftRatio: KernelAnalysis.ftRatio(fDelta: fDelta, ntkDelta: ntkDelta, examples: n, classes: C),
             oneStep: .init(stepSize: step.stepSize,
                            convention: "mean cross-entropy over the N train examples: θ ← θ − η·∇(1/N Σ CE_i) on θ and the head "

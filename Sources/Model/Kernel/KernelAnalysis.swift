@@ -137,23 +137,67 @@ public enum KernelAnalysis {
         /// The scale the kernel was divided by (its mean diagonal).
         public var scale: Double
         public var converged: Bool
+        /// The held-out accuracy of each cross-validation fold at each strength of the grid
+        /// ([fold][strength]; `strength` has the best sum over folds). Absent in files written
+        /// before it was recorded.
+        public var foldAccuracy: [[Double]]?
     }
 
     public static func kernelRegressionAccuracy(train: [Double], labels: [Int], classes: Int,
                                                 eval: [Double]? = nil, evalLabels: [Int]? = nil) throws -> KernelAccuracy {
-        let n = labels.count, rows = n * classes
+        let regression = try KernelRegression(train: train, labels: labels, classes: classes)
+        return try regression.finish((0..<regression.folds).map(regression.fitFold), eval: eval, evalLabels: evalLabels)
+    }
+}
+
+/// `KernelAnalysis.kernelRegressionAccuracy` in its pieces: the cross-validation folds, which are
+/// independent (the NTK job deals them over its ranks), then the refit and the accuracies.
+public struct KernelRegression {
+    public let folds: Int
+    let labels: [Int], classes: Int, scale: Double
+    let design: ProbeDesign, targets: [Int], assignment: [Int]
+    let cv = LogisticRegressionCV()
+
+    /// Scales the train kernel ((n·C) × (n·C)) and checks what the fit needs; throws what
+    /// `LogisticRegressionCV.fit` would.
+    public init(train: [Double], labels: [Int], classes: Int) throws {
+        let rows = labels.count * classes
         precondition(train.count == rows * rows)
         var diagonal = 0.0
         for r in 0..<rows { diagonal += train[r * rows + r] }
         let scale = diagonal > 0 ? diagonal / Double(rows) : 1
-        let targets = (0..<rows).map { r in labels[r / classes] == r % classes ? 1 : 0 }
-        let fit = try LogisticRegressionCV().fit(features: train.map { $0 / scale }, count: rows, dimension: rows,
-                                                 labels: targets, classes: 2)
-        func accuracy(_ kernel: [Double], _ labels: [Int]) throws -> Double {
-            let logits = try fit.head.logits(features: kernel.map { $0 / scale }, count: labels.count * classes)
+        self.labels = labels
+        self.classes = classes
+        self.scale = scale
+        design = try ProbeDesign(features: train.map { $0 / scale }, count: rows, dimension: rows, name: "features")
+        targets = (0..<rows).map { r in labels[r / classes] == r % classes ? 1 : 0 }
+        try cv.check(labels: targets, rows: rows, classes: 2)
+        folds = cv.folds
+        assignment = stratifiedFoldAssignment(labels: targets, folds: folds)
+    }
+
+    /// Doubles of one `FoldFit.flattened()` of this regression.
+    public var foldFitCount: Int {
+        FoldFit.flattenedCount(strengths: cv.strengths.count, classes: 2, dimension: design.dimension)
+    }
+
+    public func fitFold(_ fold: Int) -> FoldFit {
+        cv.fitFold(fold, of: design, assignment: assignment, labels: targets, classes: 2)
+    }
+
+    public func foldFit(flattened values: ArraySlice<Double>) -> FoldFit {
+        FoldFit(flattened: values, strengths: cv.strengths.count, classes: 2, dimension: design.dimension)
+    }
+
+    /// The refit on all rows from the folds' fits (in fold order), and the train and eval
+    /// accuracies; `eval` is the (m·C) × (n·C) eval×train kernel.
+    public func finish(_ fits: [FoldFit], eval: [Double]?, evalLabels: [Int]?) throws -> KernelAnalysis.KernelAccuracy {
+        let fit = cv.refit(design, labels: targets, classes: 2, folds: fits)
+        // An example's prediction is the class whose row has the largest margin (P(positive) is
+        // increasing in it).
+        func accuracy(_ logits: [Double], _ labels: [Int]) -> Double {
             var correct = 0
             for (i, label) in labels.enumerated() {
-                // P(positive) is increasing in the logit margin, so compare margins.
                 var best = 0, bestMargin = -Double.infinity
                 for c in 0..<classes {
                     let r = i * classes + c
@@ -164,8 +208,11 @@ public enum KernelAnalysis {
             }
             return Double(correct) / Double(labels.count)
         }
-        let evalAccuracy = try eval.flatMap { kernel in try evalLabels.map { try accuracy(kernel, $0) } }
-        return KernelAccuracy(train: try accuracy(train, labels), eval: evalAccuracy, strength: fit.bestStrength,
-                              scale: scale, converged: fit.converged)
+        let evalAccuracy = try eval.flatMap { kernel in
+            try evalLabels.map { accuracy(try fit.head.logits(features: kernel.map { $0 / scale }, count: $0.count * classes), $0) }
+        }
+        return .init(train: accuracy(fit.head.logits(of: design), labels), eval: evalAccuracy,
+                     strength: fit.bestStrength, scale: scale, converged: fit.converged,
+                     foldAccuracy: fit.foldAccuracies)
     }
 }

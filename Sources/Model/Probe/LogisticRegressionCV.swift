@@ -64,6 +64,43 @@ public struct CrossValidatedProbe: Sendable {
     public var unconvergedFoldFits: Int
 }
 
+/// One cross-validation fold of `LogisticRegressionCV`: the held-out accuracy and the solution
+/// at every strength of the grid, and how many of those fits did not converge.
+public struct FoldFit: Sendable, Equatable {
+    public var accuracies: [Double]
+    public var solutions: [LinearHead]
+    public var unconverged: Int
+
+    /// As one row of doubles, to send between ranks: unconverged, the accuracies, then each
+    /// solution's weight and bias.
+    public func flattened() -> [Double] {
+        [Double(unconverged)] + accuracies + solutions.flatMap { $0.weight + $0.bias }
+    }
+
+    /// Doubles in `flattened()` for a grid of `strengths` and heads of classes × dimension.
+    public static func flattenedCount(strengths: Int, classes: Int, dimension: Int) -> Int {
+        1 + strengths + strengths * (classes * dimension + classes)
+    }
+
+    /// The inverse of `flattened()`; `values.count` must be `flattenedCount(...)`.
+    public init(flattened values: ArraySlice<Double>, strengths: Int, classes: Int, dimension: Int) {
+        precondition(values.count == Self.flattenedCount(strengths: strengths, classes: classes, dimension: dimension))
+        var at = values.startIndex
+        func take(_ n: Int) -> [Double] { defer { at += n }; return Array(values[at..<(at + n)]) }
+        unconverged = Int(take(1)[0])
+        accuracies = take(strengths)
+        solutions = (0..<strengths).map { _ in
+            LinearHead(classes: classes, dimension: dimension, weight: take(classes * dimension), bias: take(classes))
+        }
+    }
+
+    init(accuracies: [Double], solutions: [LinearHead], unconverged: Int) {
+        self.accuracies = accuracies
+        self.solutions = solutions
+        self.unconverged = unconverged
+    }
+}
+
 /// Cross-validated multinomial L2 logistic regression as scikit-learn's
 /// `LogisticRegressionCV(Cs=10, cv=5, penalty="l2", solver="lbfgs", scoring=None)`:
 /// - folds: `StratifiedKFold(folds, shuffle=False)` (see `stratifiedFoldAssignment`);
@@ -100,59 +137,70 @@ public struct LogisticRegressionCV: Sendable {
     }
 
     func fit(_ design: ProbeDesign, labels: [Int], classes: Int) throws -> CrossValidatedProbe {
+        try check(labels: labels, rows: design.rows, classes: classes)
+        let assignment = stratifiedFoldAssignment(labels: labels, folds: folds)
+        let fits = (0..<folds).map { fitFold($0, of: design, assignment: assignment, labels: labels, classes: classes) }
+        return refit(design, labels: labels, classes: classes, folds: fits)
+    }
+
+    /// The settings and labels `fit` needs: a non-empty valid strength grid, folds ≥ 2, labels
+    /// in range and every class with at least `folds` examples.
+    func check(labels: [Int], rows: Int, classes: Int) throws {
         guard !strengths.isEmpty else { throw ProbeError.invalidSetting("the strength grid is empty; give at least one C.") }
         guard folds >= 2 else { throw ProbeError.invalidSetting("cross-validation needs folds ≥ 2; got \(folds).") }
         for strength in strengths {
             try LogisticRegression(strength: strength, tolerance: tolerance, maxIterations: maxIterations).validateSettings()
         }
-        try validateLabels(labels, rows: design.rows, classes: classes)
+        try validateLabels(labels, rows: rows, classes: classes)
         var counts = [Int](repeating: 0, count: classes)
         for label in labels { counts[label] += 1 }
         if let small = counts.firstIndex(where: { $0 < folds }) {
             throw ProbeError.classTooSmallForFolds(label: small, count: counts[small], folds: folds)
         }
+    }
 
-        let assignment = stratifiedFoldAssignment(labels: labels, folds: folds)
-        var foldAccuracies = [[Double]]()
-        var foldSolutions = [[LinearHead]]()  // [fold][strength]
-        var unconverged = 0
-        for fold in 0..<folds {
-            let trainRows = assignment.indices.filter { assignment[$0] != fold }
-            let testRows = assignment.indices.filter { assignment[$0] == fold }
-            let train = design.gathering(trainRows), test = design.gathering(testRows)
-            let trainLabels = trainRows.map { labels[$0] }, testLabels = testRows.map { labels[$0] }
-            var previous: LinearHead? = nil
-            var accuracies = [Double](), solutions = [LinearHead]()
-            for strength in strengths {
-                let fit = LogisticRegression(strength: strength, tolerance: tolerance, maxIterations: maxIterations)
-                    .solve(train, labels: trainLabels, classes: classes, start: previous)
-                if !fit.converged { unconverged += 1 }
-                accuracies.append(Self.accuracy(fit.head.logits(of: test), labels: testLabels, classes: classes))
-                solutions.append(fit.head)
-                previous = fit.head
-            }
-            foldAccuracies.append(accuracies)
-            foldSolutions.append(solutions)
+    /// One fold of the cross-validation: fitted on the other folds' rows at every strength in
+    /// grid order (each warm-started from the previous), scored on the fold's rows. Folds are
+    /// independent of each other, so they may run anywhere (the NTK job deals them over ranks).
+    func fitFold(_ fold: Int, of design: ProbeDesign, assignment: [Int], labels: [Int], classes: Int) -> FoldFit {
+        let trainRows = assignment.indices.filter { assignment[$0] != fold }
+        let testRows = assignment.indices.filter { assignment[$0] == fold }
+        let train = design.gathering(trainRows), test = design.gathering(testRows)
+        let trainLabels = trainRows.map { labels[$0] }, testLabels = testRows.map { labels[$0] }
+        var previous: LinearHead? = nil
+        var result = FoldFit(accuracies: [], solutions: [], unconverged: 0)
+        for strength in strengths {
+            let fit = LogisticRegression(strength: strength, tolerance: tolerance, maxIterations: maxIterations)
+                .solve(train, labels: trainLabels, classes: classes, start: previous)
+            if !fit.converged { result.unconverged += 1 }
+            result.accuracies.append(Self.accuracy(fit.head.logits(of: test), labels: testLabels, classes: classes))
+            result.solutions.append(fit.head)
+            previous = fit.head
         }
+        return result
+    }
 
+    /// The best strength from the folds' scores and the refit on all rows at it.
+    func refit(_ design: ProbeDesign, labels: [Int], classes: Int, folds fits: [FoldFit]) -> CrossValidatedProbe {
+        precondition(fits.count == folds && fits.allSatisfy { $0.accuracies.count == strengths.count })
         // Sum over folds in fold order (numpy's axis-0 sum), first maximum wins (numpy.argmax).
         var sums = [Double](repeating: 0, count: strengths.count)
-        for accuracies in foldAccuracies { for s in strengths.indices { sums[s] += accuracies[s] } }
+        for fit in fits { for s in strengths.indices { sums[s] += fit.accuracies[s] } }
         var best = 0
         for s in strengths.indices where sums[s] > sums[best] { best = s }
 
         var start = LinearHead.zeros(classes: classes, dimension: design.dimension)
-        for solutions in foldSolutions {
-            for j in start.weight.indices { start.weight[j] += solutions[best].weight[j] / Double(folds) }
-            for k in 0..<classes { start.bias[k] += solutions[best].bias[k] / Double(folds) }
+        for fit in fits {
+            for j in start.weight.indices { start.weight[j] += fit.solutions[best].weight[j] / Double(folds) }
+            for k in 0..<classes { start.bias[k] += fit.solutions[best].bias[k] / Double(folds) }
         }
         let refit = LogisticRegression(strength: strengths[best], tolerance: tolerance, maxIterations: maxIterations)
             .solve(design, labels: labels, classes: classes, start: start)
         return CrossValidatedProbe(head: refit.head, bestStrength: strengths[best], bestIndex: best,
-                                   foldAccuracies: foldAccuracies,
+                                   foldAccuracies: fits.map(\.accuracies),
                                    meanAccuracyPerStrength: sums.map { $0 / Double(folds) },
                                    iterations: refit.iterations, converged: refit.converged,
-                                   unconvergedFoldFits: unconverged)
+                                   unconvergedFoldFits: fits.reduce(0) { $0 + $1.unconverged })
     }
 
     /// Fraction of rows whose first largest logit is the label.
