@@ -6,7 +6,7 @@ import Model
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print numbers (rank 0), each against a named baseline.",
-        subcommands: [BenchAllreduce.self, BenchModel.self, BenchStep.self, BenchNTK.self])
+        subcommands: [BenchAllreduce.self, BenchModel.self, BenchStep.self, BenchNTK.self, BenchAnalysis.self])
 }
 
 struct BenchAllreduce: RankCommand {

@@ -269,6 +269,17 @@ final class NTKTests: XCTestCase {
             XCTAssertEqual(byRank.count, np)
             for (rank, timings) in byRank.enumerated() { XCTAssertGreaterThan(timings["analysis"] ?? 0, 0, "np=\(np) rank \(rank)") }
         }
+
+        // `bench analysis` re-fits the written kernels on 2 ranks, shared and on rank 0 alone.
+        let bench = try MPILauncher.run(np: 2, ["bench", "analysis", "--kernel", folder.appendingPathComponent("out3").path, "--json"], timeout: 120)
+        assertSucceeded(bench, "bench analysis")
+        let result = try XCTUnwrap(JSONSerialization.jsonObject(with: Data((bench.stdout.split(separator: "\n").last ?? "").utf8)) as? [String: Any], bench.stdout)
+        XCTAssertEqual(result["same_results"] as? Bool, true, bench.stdout)
+        XCTAssertEqual(result["matches_kernel_json"] as? Bool, true, bench.stdout)
+        XCTAssertEqual(result["train_rows"] as? Int, 21)
+        let missing = try MPILauncher.run(np: 2, ["bench", "analysis", "--kernel", folder.appendingPathComponent("nowhere").path], timeout: 60)
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("nowhere/kernel.json"), missing.stderr)
     }
 
     /// all-MiniLM-L6-v2 with the reference's fixed head on its two texts: P against the [CLS]

@@ -104,6 +104,22 @@ final class SweepTests: XCTestCase {
         XCTAssertTrue(status.stdout.contains("1 run(s): 0 complete, 1 failed, 0 not run"), status.stdout)
     }
 
+    /// `nice -n 7 lpft-mpi sweep run` starts its runs at nice 7: the runner launches them from
+    /// libdispatch threads, which run at nice 0 whatever the process's nice (seen on a real
+    /// sweep, whose ranks competed at normal priority). The launcher here records its nice.
+    func testRunsInheritTheSweepsNiceValue() throws {
+        let (sweep, runs) = try plan("nice")
+        let record = work.appendingPathComponent("nice.txt")
+        let launcher = work.appendingPathComponent("record-nice.sh")
+        try "#!/bin/bash\nps -o ni= -p $$ >> \(record.path)\nexit 3\n".write(to: launcher, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: launcher.path)
+        let r = try MPILauncher.runProcess("/usr/bin/nice", ["-n", "7", MPILauncher.binary.path, "sweep", "run", sweep.url.path,
+                                                             "--ranks", "1", "--launcher", launcher.path], timeout: 60, environment: [:])
+        XCTAssertNotEqual(r.status, 0, "the recording launcher fails every run")
+        let values = try String(contentsOf: record, encoding: .utf8).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        XCTAssertEqual(values, Array(repeating: "7", count: runs.count), r.stdout)
+    }
+
     func testPlanRejectsBadTrainFlags() throws {
         try "tasks: [sentiment-ood]\nmethods: [ft]\nseeds: [1]\nparameters: {learning-rate: 1e-5}\n"
             .write(to: grid, atomically: true, encoding: .utf8)

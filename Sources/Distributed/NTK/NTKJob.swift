@@ -22,6 +22,54 @@ public enum NTKJob {
     }
 }
 
+extension NTKJob {
+    /// The kernel regressions of P, F and P + F (`KernelRegression`): their cross-validation
+    /// folds are independent and hold nearly all the work, so fold f of kernel k runs on rank
+    /// (k·folds + f) mod P; rank 0 gathers each kernel's fold fits, refits on all rows and
+    /// measures the accuracies. A kernel at a time, so that a rank holds one scaled copy. Every
+    /// rank calls this (rank 0 with the matrices); rank 0 returns the three outcomes, in the
+    /// order P, F, P + F.
+    public static func kernelRegressions(_ m: NTKMatrices?, labels: [Int], evalLabels: [Int], classes C: Int,
+                                         comm: Communicator) throws -> [Result<KernelAnalysis.KernelAccuracy, Error>]? {
+        let pte = comm.size > 1 ? try comm.broadcast(m?.pteTrain ?? []) : m?.pteTrain ?? []
+        let fte = comm.size > 1 ? try comm.broadcast(m?.fteTrain ?? []) : m?.fteTrain ?? []
+        let folds = LogisticRegressionCV().folds
+        var outcomes: [Result<KernelAnalysis.KernelAccuracy, Error>] = []
+        for k in 0..<3 {
+            func owner(_ fold: Int) -> Int { (k * folds + fold) % comm.size }
+            let mine = (0..<folds).filter { owner($0) == comm.rank }
+            var regression: Result<KernelRegression, Error>? = nil
+            var local: [Double] = []
+            if comm.isRoot || !mine.isEmpty {
+                // P + F as rank 0 forms it (NTKMatrices), so every rank fits the same numbers.
+                let train = k == 0 ? pte : k == 1 ? fte : (m?.ntkTrain ?? zip(pte, fte).map(+))
+                regression = Result { try KernelRegression(train: train, labels: labels, classes: C) }
+                // A kernel the regression refuses is refused on every rank alike: no fold is sent.
+                if case .success(let r) = regression { for fold in mine { local += r.fitFold(fold).flattened() } }
+            }
+            // Rank 0 may be a fold and a refit behind the others: waiting for it is work, not a stall.
+            let gathered = try comm.withStallTimeout(nil) { try comm.gatherv(local) }
+            guard comm.isRoot, let gathered, let regression, let m else { continue }
+            outcomes.append(Result {
+                let r = try regression.get()
+                // Rank by rank, each rank's folds in fold order.
+                var fits = [FoldFit?](repeating: nil, count: folds)
+                var offset = 0
+                for rank in 0..<comm.size {
+                    for fold in 0..<folds where owner(fold) == rank {
+                        fits[fold] = r.foldFit(flattened: gathered[offset..<(offset + r.foldFitCount)])
+                        offset += r.foldFitCount
+                    }
+                }
+                let eval = [m.pteEval, m.fteEval, m.ntkEval][k]
+                return try r.finish(fits.map { $0! }, eval: evalLabels.isEmpty ? nil : eval,
+                                    evalLabels: evalLabels.isEmpty ? nil : evalLabels)
+            })
+        }
+        return comm.isRoot ? outcomes : nil
+    }
+}
+
 /// One eNTK computation in scalar type T.
 final class NTKRun<T: ModelScalar & MPIReducible> {
     let settings: NTKSettings
@@ -79,7 +127,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
             comm.stallContext = "ntk: analysis"
             analysis = try timings.time("analysis") {
                 let labels = settings.train.map(\.label), evalLabels = settings.eval.map(\.label)
-                let regressions = try kernelRegressions(matrices, labels: labels, evalLabels: evalLabels, classes: C)
+                let regressions = try NTKJob.kernelRegressions(matrices, labels: labels, evalLabels: evalLabels, classes: C, comm: comm)
                 guard let matrices, let step, let regressions else { return nil }
                 return Self.analyze(matrices, step: step, regressions: regressions, labels: labels,
                                     hasEval: !evalLabels.isEmpty, classes: C, epsilon: Double(T.ulpOfOne))
@@ -497,51 +545,6 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
 
     // MARK: Analysis
 
-    /// The kernel regressions of P, F and P + F (`KernelRegression`): their cross-validation
-    /// folds are independent and hold nearly all the work, so fold f of kernel k runs on rank
-    /// (k·folds + f) mod P; rank 0 gathers each kernel's fold fits, refits on all rows and
-    /// measures the accuracies. A kernel at a time, so that a rank holds one scaled copy. Every
-    /// rank calls this (rank 0 with the matrices); rank 0 returns the three outcomes, in the
-    /// order P, F, P + F.
-    func kernelRegressions(_ m: NTKMatrices?, labels: [Int], evalLabels: [Int],
-                           classes C: Int) throws -> [Result<KernelAnalysis.KernelAccuracy, Error>]? {
-        let pte = comm.size > 1 ? try comm.broadcast(m?.pteTrain ?? []) : m?.pteTrain ?? []
-        let fte = comm.size > 1 ? try comm.broadcast(m?.fteTrain ?? []) : m?.fteTrain ?? []
-        let folds = LogisticRegressionCV().folds
-        var outcomes: [Result<KernelAnalysis.KernelAccuracy, Error>] = []
-        for k in 0..<3 {
-            func owner(_ fold: Int) -> Int { (k * folds + fold) % comm.size }
-            let mine = (0..<folds).filter { owner($0) == comm.rank }
-            var regression: Result<KernelRegression, Error>? = nil
-            var local: [Double] = []
-            if comm.isRoot || !mine.isEmpty {
-                // P + F as rank 0 forms it (NTKMatrices), so every rank fits the same numbers.
-                let train = k == 0 ? pte : k == 1 ? fte : (m?.ntkTrain ?? zip(pte, fte).map(+))
-                regression = Result { try KernelRegression(train: train, labels: labels, classes: C) }
-                // A kernel the regression refuses is refused on every rank alike: no fold is sent.
-                if case .success(let r) = regression { for fold in mine { local += r.fitFold(fold).flattened() } }
-            }
-            let gathered = try comm.gatherv(local)
-            guard comm.isRoot, let gathered, let regression, let m else { continue }
-            outcomes.append(Result {
-                let r = try regression.get()
-                // Rank by rank, each rank's folds in fold order.
-                var fits = [FoldFit?](repeating: nil, count: folds)
-                var offset = 0
-                for rank in 0..<comm.size {
-                    for fold in 0..<folds where owner(fold) == rank {
-                        fits[fold] = r.foldFit(flattened: gathered[offset..<(offset + r.foldFitCount)])
-                        offset += r.foldFitCount
-                    }
-                }
-                let eval = [m.pteEval, m.fteEval, m.ntkEval][k]
-                return try r.finish(fits.map { $0! }, eval: evalLabels.isEmpty ? nil : eval,
-                                    evalLabels: evalLabels.isEmpty ? nil : evalLabels)
-            })
-        }
-        return comm.isRoot ? outcomes : nil
-    }
-
     static func analyze(_ m: NTKMatrices, step: (before: [Double], after: [Double], stepSize: Double),
                         regressions: [Result<KernelAnalysis.KernelAccuracy, Error>], labels: [Int], hasEval: Bool,
                         classes C: Int, epsilon: Double) -> NTKReport.Analysis {
@@ -595,9 +598,20 @@ struct NTKIdentity: Encodable {
 }
 
 /// The assembled kernels on rank 0 (float64, row-major).
-struct NTKMatrices {
-    var pteTrain: [Double], fteTrain: [Double], ntkTrain: [Double]
-    var pteEval: [Double], fteEval: [Double], ntkEval: [Double]
+/// The assembled kernels, rows example-major: train×train and eval×train of P, F and P + F.
+public struct NTKMatrices {
+    public var pteTrain: [Double], fteTrain: [Double], ntkTrain: [Double]
+    public var pteEval: [Double], fteEval: [Double], ntkEval: [Double]
+
+    /// From P and F as `ntk` writes them (pte.npy, fte.npy and their _eval files).
+    public init(pteTrain: [Double], fteTrain: [Double], pteEval: [Double], fteEval: [Double]) {
+        self.pteTrain = pteTrain
+        self.fteTrain = fteTrain
+        self.pteEval = pteEval
+        self.fteEval = fteEval
+        ntkTrain = zip(pteTrain, fteTrain).map(+)
+        ntkEval = zip(pteEval, fteEval).map(+)
+    }
 
     init(sums: NTKPartialSums, trainCount N: Int, evalCount M: Int, classes C: Int, hidden H: Int) {
         let R = N * C

@@ -69,7 +69,9 @@ public struct LocalSweepRunner {
             throw SweepError.invalidOption("--parallel \(parallel) × --ranks \(ranks) = \(ranks * parallel) ranks exceed the \(cores) cores; lower them or pass --oversubscribe")
         }
         guard let launcher = programs.launcher, FileManager.default.isExecutableFile(atPath: launcher.path) else {
-            throw SweepError.invalidOption("scripts/launch was not found next to \(programs.binary.path); pass --launcher PATH")
+            let what = programs.launcher.map { "the launcher \($0.path) is missing or not executable" }
+                ?? "scripts/launch was not found next to \(programs.binary.path)"
+            throw SweepError.invalidOption("\(what); pass --launcher PATH (an executable script such as scripts/launch)")
         }
     }
 
@@ -177,11 +179,26 @@ public struct LocalSweepRunner {
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
+        Self.takeTheProcessPriority()
         do { try process.run() } catch {
             throw SweepError.launchFailed("cannot start \(launcher.path): \(error.localizedDescription)")
         }
         process.waitUntilExit()
         return process.terminationStatus
+    }
+
+    /// Runs are started from libdispatch's worker threads, which run at their QoS's priority
+    /// (nice 0), not at the process's: without this, `nice lpft-mpi sweep run` would start
+    /// every run at normal priority. Gives the calling thread the main thread's nice value
+    /// (Linux: a priority belongs to a thread, the main thread's id is the process id), which
+    /// the launched runs inherit.
+    static func takeTheProcessPriority() {
+        let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        errno = 0
+        let main = getpriority(which, id_t(getpid()))
+        guard errno == 0 else { return }
+        // Raising one's own priority needs privileges; a failure leaves the thread as it was.
+        _ = setpriority(which, 0, main)
     }
 
     static func duration(_ seconds: Double) -> String { Trainer.duration(seconds) }
