@@ -41,7 +41,7 @@ extension NTKJob {
             var regression: Result<KernelRegression, Error>? = nil
             var local: [Double] = []
             if comm.isRoot || !mine.isEmpty {
-                // P + F as rank 0 forms it (NTKMatrices), so every rank fits the same numbers.
+                // P + F as NTKMatrices forms it on rank 0, so every rank fits the same numbers.
                 let train = k == 0 ? pte : k == 1 ? fte : (m?.ntkTrain ?? zip(pte, fte).map(+))
                 regression = Result { try KernelRegression(train: train, labels: labels, classes: C) }
                 // A kernel the regression refuses is refused on every rank alike: no fold is sent.
@@ -618,11 +618,9 @@ public struct NTKMatrices {
         // F: the lower triangle holds every tile's sum; mirror it.
         var f = sums.trainTrain
         for i in 0..<R { for j in (i + 1)..<max(R, i + 1) { f[i * R + j] = f[j * R + i] } }
-        fteTrain = f
-        fteEval = sums.evalTrain
-        pteTrain = KernelAnalysis.pretrainEffective(sums.trainFeatures, count: N, sums.trainFeatures, count: N, hidden: H, classes: C)
-        pteEval = KernelAnalysis.pretrainEffective(sums.evalFeatures, count: M, sums.trainFeatures, count: N, hidden: H, classes: C)
-        ntkTrain = zip(pteTrain, fteTrain).map(+)
-        ntkEval = zip(pteEval, fteEval).map(+)
+        self.init(pteTrain: KernelAnalysis.pretrainEffective(sums.trainFeatures, count: N, sums.trainFeatures, count: N, hidden: H, classes: C),
+                  fteTrain: f,
+                  pteEval: KernelAnalysis.pretrainEffective(sums.evalFeatures, count: M, sums.trainFeatures, count: N, hidden: H, classes: C),
+                  fteEval: sums.evalTrain)
     }
 }
