@@ -245,4 +245,39 @@ final class GridTests: XCTestCase {
         XCTAssertThrowsError(try SlurmScript(ranks: 2, time: "1 h").render(runs: runs, sweep: sweep, binary: url))
         XCTAssertThrowsError(try SlurmScript(ranks: 0).render(runs: runs, sweep: sweep, binary: url))
     }
+
+    /// The grids committed in examples/grids give exactly the runs kept in docs/results/runs
+    /// (same ids, so `sweep run` resumes them rather than redoing them), with the budget and the
+    /// learning rates docs/results.md states, and those rates are among the selection grid's.
+    func testCommittedGridsGiveTheKeptRunsWithTheStatedBudget() throws {
+        let root = MPILauncher.repositoryRoot
+        func runs(_ grid: String) throws -> [SweepRun] {
+            try SweepGrid.load(root.appendingPathComponent("examples/grids/\(grid).yaml")).expand()
+        }
+        func kept(_ sweep: String) throws -> Set<String> {
+            let folder = root.appendingPathComponent("docs/results/runs/\(sweep)")
+            return Set(try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { !$0.hasPrefix(".") })
+        }
+        let chosen: [String: FlagValue] = ["ft": .real(5e-5), "lp-ft": .real(1e-4), "lora": .real(1e-3), "lp-lora": .real(1e-3)]
+        let selection = try runs("lr-selection")
+        XCTAssertEqual(selection.count, 4 * 3, "four methods × three learning rates")
+        for (method, lr) in chosen {
+            XCTAssertTrue(selection.contains { $0.method == method && $0.parameters["lr"] == lr }, "\(method) \(lr)")
+        }
+        for task in ["sentiment-ood", "sentiment5", "rt-polarity", "bbc-topic"] {
+            let grid = try runs(task)
+            XCTAssertEqual(grid.count, 15, task)
+            XCTAssertEqual(Set(grid.map(\.method)), ["lp", "ft", "lp-ft", "lora", "lp-lora"], task)
+            XCTAssertEqual(Set(grid.map(\.seed)), [1001, 2002, 3003], task)
+            for run in grid where run.method != "lp" {
+                XCTAssertEqual(run.parameters["lr"], chosen[run.method], run.id)
+                XCTAssertEqual(run.parameters["epochs"], .integer(3), run.id)
+                XCTAssertEqual(run.parameters["batch-size"], .integer(16), run.id)
+            }
+            XCTAssertEqual(try kept(task), Set(grid.map(\.id)), task)
+        }
+        for diagnosis in ["rt-polarity-lpft-lr", "rt-polarity-lpft-headscale"] {
+            XCTAssertEqual(try kept(diagnosis), Set(try runs(diagnosis).map(\.id)), diagnosis)
+        }
+    }
 }
