@@ -6,7 +6,8 @@ extension SweepReport {
     /// are missing says so instead of guessing.
     public func findings() -> [String] {
         var lines: [String] = []
-        for task in groups.map(\.task).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } } {
+        let tasks = groups.map(\.task).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        for task in tasks {
             func group(_ method: TrainingMethod) -> Group? {
                 groups.first { $0.task == task && $0.method == method.rawValue && $0.variant.isEmpty }
                     ?? groups.first { $0.task == task && $0.method == method.rawValue }

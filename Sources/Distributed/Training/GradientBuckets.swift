@@ -97,7 +97,7 @@ public final class GradientBuckets {
             rows = model.touchedRows.gradientRanges(within: table)
             var offset = 0
             for piece in rows {
-                UnsafeMutableBufferPointer(rebasing: packed[offset..<(offset + piece.count)])
+                _ = UnsafeMutableBufferPointer(rebasing: packed[offset..<(offset + piece.count)])
                     .update(from: UnsafeBufferPointer(rebasing: gradients[piece]))
                 offset += piece.count
             }
