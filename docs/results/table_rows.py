@@ -8,15 +8,16 @@ cal = {r['method']: r for r in csv.DictReader(open(f'{d}/calibration.csv')) if r
 names = {'lp': 'LP', 'ft': 'FT', 'lp-ft': 'LP-FT', 'lora': 'LoRA', 'lp-lora': 'LP-LoRA'}
 oods = [k[9:-5] for k in next(iter(acc.values())) if k.startswith('accuracy_') and k.endswith('_mean') and k != 'accuracy_test_mean']
 def f(x, n=2): return f'{float(x):.{n}f}'
+def ms(r, key, n=2): return f"{f(r[key + '_mean'], n)} ± {f(r[key + '_std'] or 0, n)}"   # mean ± sample std
 for m in ['lp', 'ft', 'lp-ft', 'lora', 'lp-lora']:
     if m not in acc: continue
     a, c, h, fe, t = acc[m], cal[m], head[m], feat[m], tim[m]
     cells = [names[m], a['seeds'], f"{f(a['accuracy_test_mean'])} ± {f(a['accuracy_test_std'])}"]
     cells += [f"{f(a[f'accuracy_{o}_mean'])} ± {f(a[f'accuracy_{o}_std'])}" for o in oods]
-    cells += [f"{f(c['ece_mean'])} → {f(c['ece_ts_mean'])} %", f"{f(c['mce_mean'],1)} → {f(c['mce_ts_mean'],1)} %"]
+    cells += [f"{ms(c, 'ece')} → {ms(c, 'ece_ts')} %", f"{ms(c, 'mce', 1)} → {ms(c, 'mce_ts', 1)} %"]
     lp = f(h['head_norm_after_lp_mean']) if h['head_norm_after_lp_mean'] else '–'
-    cells += [f"{f(h['head_norm_init_mean'])} → {lp} → {f(h['head_norm_final_mean'])}"]
-    cells += ['–' if m == 'lp' else f"{f(fe['diff_mean'])} ± {f(fe['diff_std'])}", f(fe['cs_ts_mean'], 3), f(fe['fdr_ts_mean'], 3)]
+    cells += [f"{f(h['head_norm_init_mean'])} → {lp} → {ms(h, 'head_norm_final')}"]
+    cells += ['–' if m == 'lp' else ms(fe, 'diff'), ms(fe, 'cs_ts', 3), ms(fe, 'fdr_ts', 3)]
     if m in ntk:
         r, sd = float(ntk[m]['ft_ratio_mean']), float(ntk[m]['ft_ratio_std'])
         n = 4 if r < 0.01 else 3
