@@ -273,6 +273,7 @@ extension BLAS {
 /// Splits elementwise work (layer norm, GELU, softmax, optimizer loops) across the same number
 /// of threads BLAS uses, so one rank never uses more cores than OPENBLAS_NUM_THREADS gives it.
 /// Use it only where items are independent, so results never depend on the split.
+/// Work runs on libdispatch's threads, which first take the process's nice value (ThreadPriority).
 public enum Parallel {
     /// Compute threads of this rank (OPENBLAS_NUM_THREADS, else all cores OpenBLAS sees).
     nonisolated(unsafe) public static var threads: Int = BLAS.startupThreads
@@ -286,7 +287,9 @@ public enum Parallel {
             while start < count { body(start..<min(count, start + chunk)); start += chunk }
             return
         }
+        let nice = ThreadPriority.processNice() ?? 0
         DispatchQueue.concurrentPerform(iterations: pieces) { p in
+            ThreadPriority.adoptOnce(nice)
             body((p * chunk)..<min(count, (p + 1) * chunk))
         }
     }
@@ -297,7 +300,9 @@ public enum Parallel {
         let workers = min(threads, max(1, count / max(grain, 1)))
         if workers <= 1 { body(0..<count); return }
         let chunk = (count + workers - 1) / workers
+        let nice = ThreadPriority.processNice() ?? 0
         DispatchQueue.concurrentPerform(iterations: workers) { w in
+            ThreadPriority.adoptOnce(nice)
             let start = w * chunk
             let end = min(count, start + chunk)
             if start < end { body(start..<end) }

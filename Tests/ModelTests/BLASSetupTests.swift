@@ -25,4 +25,26 @@ final class BLASSetupTests: XCTestCase {
         let flags = try XCTUnwrap(BLAS.processorFlags(), "/proc/cpuinfo has a flags line on Linux")
         XCTAssertTrue(flags.contains("sse2"), "every x86-64 CPU has SSE2")
     }
+
+    /// The compute threads of `Parallel` run at the process's nice value: libdispatch's workers
+    /// alone run at nice 0 (here they saw 0 while the process had 3, before ThreadPriority).
+    func testParallelWorkersTakeTheProcessNiceValue() throws {
+        let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        let before = getpriority(which, id_t(getpid()))
+        XCTAssertEqual(setpriority(which, id_t(getpid()), before + 3), 0, "lowering one's own priority is allowed")
+        defer { _ = setpriority(which, id_t(getpid()), before) }  // allowed as root (CI); else the rest runs niced
+        let saved = Parallel.threads
+        Parallel.threads = 2
+        defer { Parallel.threads = saved }
+        let lock = NSLock()
+        var seen: [(thread: pthread_t, nice: Int32)] = []
+        Parallel.forRanges(16, chunk: 1) { _ in
+            usleep(2_000)  // long enough that more than one thread takes pieces
+            let nice = getpriority(which, 0)
+            lock.lock(); seen.append((pthread_self(), nice)); lock.unlock()
+        }
+        XCTAssertEqual(seen.count, 16)
+        XCTAssertGreaterThan(Set(seen.map { UInt($0.thread) }).count, 1, "the pieces ran on more than one thread")
+        XCTAssertEqual(Set(seen.map(\.nice)), [before + 3], "every thread runs at the process's nice value")
+    }
 }

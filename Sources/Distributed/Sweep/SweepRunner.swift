@@ -187,18 +187,11 @@ public struct LocalSweepRunner {
         return process.terminationStatus
     }
 
-    /// Runs are started from libdispatch's worker threads, which run at their QoS's priority
-    /// (nice 0), not at the process's: without this, `nice lpft-mpi sweep run` would start
-    /// every run at normal priority. Gives the calling thread the main thread's nice value
-    /// (Linux: a priority belongs to a thread, the main thread's id is the process id), which
-    /// the launched runs inherit.
+    /// Runs are started from libdispatch's worker threads, which run at nice 0 whatever the
+    /// process's nice (ThreadPriority): without this, `nice lpft-mpi sweep run` would start every
+    /// run at normal priority. The launched runs inherit the calling thread's value.
     static func takeTheProcessPriority() {
-        let which = __priority_which_t(PRIO_PROCESS.rawValue)
-        errno = 0
-        let main = getpriority(which, id_t(getpid()))
-        guard errno == 0 else { return }
-        // Raising one's own priority needs privileges; a failure leaves the thread as it was.
-        _ = setpriority(which, 0, main)
+        if let nice = ThreadPriority.processNice() { ThreadPriority.adopt(nice) }
     }
 
     static func duration(_ seconds: Double) -> String { Trainer.duration(seconds) }
