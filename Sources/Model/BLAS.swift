@@ -268,6 +268,43 @@ extension BLAS {
     }
 }
 
+// MARK: - Thread priority
+
+/// On Linux a nice value belongs to a thread, and libdispatch's worker threads run at their
+/// QoS's priority (nice 0) whatever the process was started with. So that `nice lpft-mpi …`
+/// holds for all our threads, work handed to such threads (Parallel below, the sweep runner's
+/// launches) first takes the main thread's value.
+public enum ThreadPriority {
+    private static var which: __priority_which_t { __priority_which_t(PRIO_PROCESS.rawValue) }
+
+    /// The main thread's nice value (what `nice`/`renice` gave the process); nil if unreadable.
+    public static func processNice() -> Int32? {
+        errno = 0
+        let nice = getpriority(which, id_t(getpid()))
+        return errno == 0 ? nice : nil
+    }
+
+    /// Gives the calling thread `nice`. Raising one's priority needs privileges; a failure
+    /// leaves the thread as it was.
+    public static func adopt(_ nice: Int32) { _ = setpriority(which, 0, nice) }
+
+    /// The value each thread last adopted, so a thread that has it costs one TLS read.
+    private static let adoptedKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// `adopt(nice)` unless this thread already adopted exactly that value.
+    @inline(__always)
+    public static func adoptOnce(_ nice: Int32) {
+        let tag = UnsafeMutableRawPointer(bitPattern: Int(nice) + 1_000)  // nice ∈ [−20, 19]: never nil
+        if pthread_getspecific(adoptedKey) == tag { return }
+        adopt(nice)
+        pthread_setspecific(adoptedKey, tag)
+    }
+}
+
 // MARK: - Elementwise work on the same threads
 
 /// Splits elementwise work (layer norm, GELU, softmax, optimizer loops) across the same number

@@ -106,10 +106,16 @@ final class GradientCheckTests: XCTestCase {
             _ = loss()
             var dqkv = [Double](repeating: 0, count: qkv.count)
             lengths.withUnsafeBufferPointer { len in
-                let qp = queryPositions.map { UnsafeMutablePointer<Int32>(mutating: $0) }
-                attentionBackward(dqkv: &dqkv, dctx: w, probs: probs, dropMask: dropout ? mask : nil, dropScale: 4.0 / 3,
-                                  qkv: qkv, lengths: len.baseAddress!,
-                                  queryPositions: qp.map { UnsafePointer($0) }, shape: shape)
+                func backward(_ queryPositions: UnsafePointer<Int32>?) {
+                    attentionBackward(dqkv: &dqkv, dctx: w, probs: probs, dropMask: dropout ? mask : nil, dropScale: 4.0 / 3,
+                                      qkv: qkv, lengths: len.baseAddress!, queryPositions: queryPositions, shape: shape)
+                }
+                // The positions' pointer lives only inside withUnsafeBufferPointer.
+                if let queryPositions {
+                    queryPositions.withUnsafeBufferPointer { backward($0.baseAddress!) }
+                } else {
+                    backward(nil)
+                }
             }
             let what = "attention single=\(single) causal=\(causal) dropout=\(dropout)"
             assertClose(dqkv, numericGradient(&qkv, loss), rtol: 1e-6, atol: 1e-9, what)
