@@ -179,15 +179,16 @@ struct BenchAnalysis: RankCommand {
 
         guard comm.isRoot, let shared, let alone else { return }
         let sharedValues = shared.map { try? $0.get() }, aloneValues = alone.map { try? $0.get() }
-        func core(_ a: KernelAnalysis.KernelAccuracy?) -> [Double]? {
-            a.map { [$0.train, $0.eval ?? .nan, $0.strength, $0.scale] }
+        /// The fields kernel.json keeps, as bits (NaN for a missing eval compares equal).
+        func bits(_ a: KernelAnalysis.KernelAccuracy?) -> [UInt64]? {
+            a.map { [$0.train, $0.eval ?? .nan, $0.strength, $0.scale].map(\.bitPattern) }
         }
         let kept = written.analysis.map { [$0.pte, $0.fte, $0.ntk].map(\.kernelRegression) }
         let output = Output(
             ranks: comm.size, train_rows: labels.count * C,
             shared_seconds: sharedSeconds, rank0_seconds: aloneSeconds, speedup: aloneSeconds / sharedSeconds,
             same_results: sharedValues == aloneValues,
-            matches_kernel_json: kept.map { zip($0, sharedValues).allSatisfy { core($0).map { $0.map(\.bitPattern) } == core($1).map { $0.map(\.bitPattern) } } } ?? false,
+            matches_kernel_json: kept.map { zip($0, sharedValues).allSatisfy { bits($0) == bits($1) } } ?? false,
             eval_accuracy: Dictionary(uniqueKeysWithValues: zip(["P", "F", "P+F"], sharedValues).compactMap { name, value in
                 value?.eval.map { (name, $0) }
             }))

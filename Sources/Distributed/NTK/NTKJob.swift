@@ -597,8 +597,7 @@ struct NTKIdentity: Encodable {
     var train: Int, eval: Int
 }
 
-/// The assembled kernels on rank 0 (float64, row-major).
-/// The assembled kernels, rows example-major: train×train and eval×train of P, F and P + F.
+/// The assembled kernels (float64, row-major), rows example-major: train×train and eval×train of P, F and P + F.
 public struct NTKMatrices {
     public var pteTrain: [Double], fteTrain: [Double], ntkTrain: [Double]
     public var pteEval: [Double], fteEval: [Double], ntkEval: [Double]

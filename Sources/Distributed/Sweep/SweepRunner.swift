@@ -179,19 +179,15 @@ public struct LocalSweepRunner {
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
-        Self.takeTheProcessPriority()
+        // Runs are started from libdispatch's worker threads, which run at nice 0 whatever the
+        // process's nice; the launched run inherits this thread's, so `nice lpft-mpi sweep run`
+        // reaches the runs only if this thread first takes the process's value.
+        if let nice = ThreadPriority.processNice() { ThreadPriority.adopt(nice) }
         do { try process.run() } catch {
             throw SweepError.launchFailed("cannot start \(launcher.path): \(error.localizedDescription)")
         }
         process.waitUntilExit()
         return process.terminationStatus
-    }
-
-    /// Runs are started from libdispatch's worker threads, which run at nice 0 whatever the
-    /// process's nice (ThreadPriority): without this, `nice lpft-mpi sweep run` would start every
-    /// run at normal priority. The launched runs inherit the calling thread's value.
-    static func takeTheProcessPriority() {
-        if let nice = ThreadPriority.processNice() { ThreadPriority.adopt(nice) }
     }
 
     static func duration(_ seconds: Double) -> String { Trainer.duration(seconds) }
