@@ -8,10 +8,10 @@ struct BenchModel: RankCommand {
         commandName: "model",
         abstract: "Training and eval throughput of the encoder at a fixed shape vs plain sgemm.",
         discussion: """
-            One training step = forward with dropout + cross-entropy + backward + gradient
-            clipping + AdamW over every parameter (FT). Eval = forward without dropout. Inputs are
-            random token ids of exactly --seq tokens. GFLOP/s (train and eval) counts the
-            products this implementation performs; sgemm GFLOP/s is a plain 1536³ product in the
+            One training step = forward with dropout + cross-entropy + backward + gradient \
+            clipping + AdamW over every parameter (FT). Eval = forward without dropout. Inputs are \
+            random token ids of exactly --seq tokens. GFLOP/s (train and eval) counts the \
+            products this implementation performs; sgemm GFLOP/s is a plain 1536³ product in the \
             same process with the same threads. Every rank runs the benchmark; rank 0 reports.
             """)
 
@@ -52,8 +52,9 @@ struct BenchModel: RankCommand {
             classifier.forward(tokens, dropoutSeed: UInt64(step))
             classifier.loss(labels: labels)
             classifier.backward()
-            clipGradients(classifier.parameters, ranges: classifier.touchedRows.gradientRanges(within: range), maxNorm: 1.0)
-            optimizer.update(classifier.parameters, learningRate: 1e-5, touchedRows: classifier.touchedRows)
+            let norm = gradientNorm(classifier.parameters, ranges: classifier.touchedRows.gradientRanges(within: range))
+            optimizer.update(classifier.parameters, learningRate: 1e-5, gradientScale: clippingFactor(norm: norm, maxNorm: 1),
+                             touchedRows: classifier.touchedRows)
         }
         for s in 0..<2 { trainStep(s) }  // warm-up: allocation, page faults, BLAS buffers
         let trainStart = ProcessStats.now()

@@ -51,7 +51,7 @@ final class GradientCheckTests: XCTestCase {
                 activationForward(&out, x, count: 40, kind)
                 return zip(out, w).map(*).reduce(0, +)
             }
-            var dx = [Double](repeating: 0, count: 40)
+            var dx = [Double](repeating: 7, count: 40)  // overwritten, not added to
             activationBackward(dx: &dx, dout: w, x: x, count: 40, kind)
             assertClose(dx, numericGradient(&x, loss), rtol: 1e-6, atol: 1e-9, "\(kind) dx")
         }

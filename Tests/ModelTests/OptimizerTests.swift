@@ -102,16 +102,43 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual((0..<4).map { noWarmup.rate(atStep: $0) }, [2, 1.5, 1, 0.5])
     }
 
-    func testClippingScalesToTheMaximumNorm() {
+    /// clip_grad_norm_'s factor: maxNorm/(norm + 1e-6) above the maximum, 1 below it.
+    func testClippingFactorMatchesTorch() {
         let store = ParameterStore<Double>([("a", [2], .backbone), ("b", [2], .head)])
         for (i, g) in [3.0, 0.0, 0.0, 4.0].enumerated() { store.gradients[i] = g }
-        let norm = clipGradients(store, ranges: [0..<4], maxNorm: 1)
+        let norm = gradientNorm(store, ranges: [0..<4])
         XCTAssertEqual(norm, 5, accuracy: 1e-15)
-        XCTAssertEqual(store.gradients[0], 3 / (5 + 1e-6), accuracy: 1e-15)
-        XCTAssertEqual(store.gradients[3], 4 / (5 + 1e-6), accuracy: 1e-15)
-        // Below the maximum nothing changes.
-        XCTAssertEqual(clipGradients(store, ranges: [0..<4], maxNorm: 10), 5 / (5 + 1e-6), accuracy: 1e-12)
-        XCTAssertEqual(store.gradients[0], 3 / (5 + 1e-6), accuracy: 1e-15)
+        XCTAssertEqual(clippingFactor(norm: norm, maxNorm: 1), 1 / (5 + 1e-6), accuracy: 1e-15)
+        XCTAssertEqual(clippingFactor(norm: norm, maxNorm: 10), 1)
+    }
+
+    /// AdamW applying the clipping factor as it reads each gradient gives, bit for bit, the
+    /// update after a separate pass g ← g·factor (what torch's clip_grad_norm_ then step() do):
+    /// Float lanes and tail (37 values), a sparse table with untouched rows, four steps.
+    func testScaledUpdateIsTheUpdateOfScaledGradients() {
+        let rows = 4, dim = 8, n = rows * dim + 5
+        func make() -> ParameterStore<Float> { ParameterStore<Float>([("table", [rows, dim], .backbone), ("rest", [5], .head)]) }
+        let fused = make(), separate = make()
+        var rng = RandomGenerator(seed: 21)
+        for i in 0..<n { let x = Float(rng.nextGaussian()); fused.values[i] = x; separate.values[i] = x }
+        let fusedOpt = AdamW(parameters: fused, range: 0..<n), separateOpt = AdamW(parameters: separate, range: 0..<n)
+        fusedOpt.setSparseTable(range: 0..<(rows * dim), rowLength: dim)
+        separateOpt.setSparseTable(range: 0..<(rows * dim), rowLength: dim)
+        let touchedRows = TouchedRows(table: 0..<(rows * dim), rowLength: dim)
+        for (step, touched) in [[1], [1, 3], [0], [2]].enumerated() {
+            touchedRows.removeAll()
+            for r in touched { touchedRows.mark(r) }
+            for i in 0..<n {
+                let g = i >= rows * dim || touchedRows.flags[i / dim] != 0 ? Float(rng.nextGaussian()) * 3 : 0
+                fused.gradients[i] = g; separate.gradients[i] = g
+            }
+            let factor = clippingFactor(norm: gradientNorm(fused, ranges: [0..<n]), maxNorm: 1)
+            XCTAssertLessThan(factor, 1, "step \(step) must clip")
+            for i in 0..<n { separate.gradients[i] *= Float(factor) }
+            fusedOpt.update(fused, learningRate: 0.01, gradientScale: factor, touchedRows: touchedRows)
+            separateOpt.update(separate, learningRate: 0.01, touchedRows: touchedRows)
+            XCTAssertEqual(Array(fused.values).map(\.bitPattern), Array(separate.values).map(\.bitPattern), "step \(step)")
+        }
     }
 
     /// zeroGradients() and touchedRows.gradientRanges(within:) of the classifier skip only rows that are zero.

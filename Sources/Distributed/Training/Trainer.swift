@@ -334,9 +334,11 @@ public final class Trainer {
             let loss = shared[0] / Double(P), stopRequested = shared[1] > 0
             guard loss.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, step: step) }
             let ranges = model.touchedRows.gradientRanges(within: range)
-            let gradNorm = clipGradients(model.parameters, ranges: ranges, maxNorm: config.maxGradNorm)
+            let gradNorm = gradientNorm(model.parameters, ranges: ranges)
             let rate = schedule.rate(atStep: globalStep)
-            optimizer.update(model.parameters, learningRate: rate, touchedRows: useLoRA ? nil : model.touchedRows)
+            optimizer.update(model.parameters, learningRate: rate,
+                             gradientScale: clippingFactor(norm: gradNorm, maxNorm: config.maxGradNorm),
+                             touchedRows: useLoRA ? nil : model.touchedRows)
             let seconds = comm.wallTime() - stepStart
             let record = StepRecord(epoch: epoch + 1, step: step + 1, global_step: globalStep + 1, loss: loss,
                                     grad_norm: gradNorm, learning_rate: rate, seconds: seconds, allreduce_seconds: allreduceSeconds)

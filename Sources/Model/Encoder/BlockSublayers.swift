@@ -82,7 +82,6 @@ extension SequenceClassifier {
         ws.gradFfnAct.update(repeating: 0, count: rows * I)
         linearBackward(dx: ws.gradFfnAct, ldx: I, dw: bb ? grad(o.ffnOutWeight) : nil, db: bb ? grad(o.ffnOutBias) : nil,
                        dy: dy, ldy: H, x: a.ffnAct, w: value(o.ffnOutWeight), n: rows, inDim: I, outDim: H, ones: ws.ones)
-        ws.gradFfnPre.update(repeating: 0, count: rows * I)
         activationBackward(dx: ws.gradFfnPre, dout: ws.gradFfnAct, x: a.ffnPre, count: rows * I, config.activation)
         linearBackward(dx: dInput, ldx: H, dw: bb ? grad(o.ffnInWeight) : nil, db: bb ? grad(o.ffnInBias) : nil,
                        dy: ws.gradFfnPre, ldy: I, x: input, w: value(o.ffnInWeight), n: rows, inDim: H, outDim: I, ones: ws.ones)

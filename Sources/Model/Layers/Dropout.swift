@@ -8,16 +8,20 @@ func dropoutMask(_ mask: UnsafeMutablePointer<UInt8>, rows: Int, dim: Int, p: Do
         for row in range {
             var rng = RandomGenerator(seed: seed, stream: UInt64(row))
             let m = mask + row * dim
+            // Four 16-bit draws per 64-bit number, low bits first; whole groups of four
+            // unrolled (the per-element group test kept the loop from being scheduled well).
             var j = 0
-            while j < dim {
+            while j + 4 <= dim {
+                let bits = rng.next()
+                m[j] = (bits & 0xFFFF) >= threshold ? 1 : 0
+                m[j + 1] = ((bits >> 16) & 0xFFFF) >= threshold ? 1 : 0
+                m[j + 2] = ((bits >> 32) & 0xFFFF) >= threshold ? 1 : 0
+                m[j + 3] = (bits >> 48) >= threshold ? 1 : 0
+                j += 4
+            }
+            if j < dim {
                 var bits = rng.next()
-                var k = 0
-                while k < 4 && j < dim {
-                    m[j] = (bits & 0xFFFF) >= threshold ? 1 : 0
-                    bits >>= 16
-                    k += 1
-                    j += 1
-                }
+                for k in j..<dim { m[k] = (bits & 0xFFFF) >= threshold ? 1 : 0; bits >>= 16 }
             }
         }
     }

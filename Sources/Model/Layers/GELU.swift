@@ -23,7 +23,8 @@ func activationForward<T: ModelScalar>(_ out: UnsafeMutablePointer<T>, _ x: Unsa
     }
 }
 
-/// dx += dout·act'(x) elementwise.
+/// dx = dout·act'(x) elementwise (overwrites dx: its one caller needs nothing added to, so no
+/// clearing pass before it).
 ///   gelu:     act'(x) = Φ(x) + x·φ(x),  φ(x) = e^{−x²/2}/√(2π)
 ///   geluTanh: act'(x) = ½(1 + t) + ½x(1 − t²)·c(1 + 3·0.044715x²),  t = tanh(c(x + 0.044715x³))
 func activationBackward<T: ModelScalar>(dx: UnsafeMutablePointer<T>, dout: UnsafePointer<T>, x: UnsafePointer<T>,
@@ -36,7 +37,7 @@ func activationBackward<T: ModelScalar>(dx: UnsafeMutablePointer<T>, dout: Unsaf
                 let v = x[i]
                 let cdf = 0.5 * (1 + T.errorFunction(v * invSqrt2))
                 let pdf = invSqrt2Pi * T.exponential(-0.5 * v * v)
-                dx[i] += dout[i] * (cdf + v * pdf)
+                dx[i] = dout[i] * (cdf + v * pdf)
             }
         case .geluTanh:
             let c: T = 0.797_884_560_802_865_4
@@ -46,7 +47,7 @@ func activationBackward<T: ModelScalar>(dx: UnsafeMutablePointer<T>, dout: Unsaf
                 let t: T = T.hyperbolicTangent(c * (v + 0.044715 * v2 * v))
                 let inner: T = c * (1 + 0.134145 * v2)  // d/dv of c(v + 0.044715v³)
                 let slope: T = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * inner
-                dx[i] += dout[i] * slope
+                dx[i] = dout[i] * slope
             }
         }
     }

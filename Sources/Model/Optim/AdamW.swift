@@ -48,12 +48,17 @@ public final class AdamW<T: ModelScalar> {
         secondMoment.deallocate()
     }
 
-    /// One update with learning rate `lr` of every parameter in `range` from its gradient.
-    /// `touchedRows`: the rows of the sparse table this step's gradient touched (nil: all rows).
+    /// One update with learning rate `lr` of every parameter in `range` from its gradient times
+    /// `gradientScale` (gradient clipping's factor, `clippingFactor`: the product g·scale is what a
+    /// separate scaling pass would have stored, so the update is the same to the bit, one pass over
+    /// the gradients fewer). `touchedRows`: the rows of the sparse table this step's gradient
+    /// touched (nil: all rows).
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func update(_ parameters: ParameterStore<T>, learningRate lr: Double, touchedRows: TouchedRows? = nil) {
+    public func update(_ parameters: ParameterStore<T>, learningRate lr: Double, gradientScale: Double = 1,
+                       touchedRows: TouchedRows? = nil) {
         step += 1
+        let scale = T(gradientScale)
         let b1 = T(beta1), b2 = T(beta2)
         let correction1 = 1 - Foundation.pow(beta1, Double(step))
         let correction2 = 1 - Foundation.pow(beta2, Double(step))
@@ -86,11 +91,11 @@ public final class AdamW<T: ModelScalar> {
                     // 8 lanes at a time, the same operations in the same order as the scalar
                     // loop below (bit-identical); the compiler does not vectorize that loop itself
                     // (the four arrays may alias, as far as it knows).
-                    i = adamWLanes(p: p, g: g, m: m, v: v, range: r,
+                    i = adamWLanes(p: p, g: g, m: m, v: v, range: r, Float(scale),
                                    Float(b1), Float(b2), Float(stepSize), Float(invSqrtCorrection2), Float(eps))
                 }
                 while i < r.upperBound {
-                    let gi = g[i]
+                    let gi = g[i] * scale
                     let mi = b1 * m[i] + (1 - b1) * gi
                     let vi = b2 * v[i] + (1 - b2) * gi * gi
                     m[i] = mi
@@ -105,18 +110,18 @@ public final class AdamW<T: ModelScalar> {
     /// The Float update on whole groups of 8 in `range`; returns where the scalar tail starts.
     @inline(__always)
     private func adamWLanes(p: UnsafeMutablePointer<T>, g: UnsafeMutablePointer<T>, m: UnsafeMutablePointer<T>,
-                            v: UnsafeMutablePointer<T>, range: Range<Int>,
+                            v: UnsafeMutablePointer<T>, range: Range<Int>, _ scale: Float,
                             _ b1: Float, _ b2: Float, _ stepSize: Float, _ invSqrtCorrection2: Float, _ eps: Float) -> Int {
         let p = UnsafeMutableRawPointer(p), g = UnsafeRawPointer(g)
         let m = UnsafeMutableRawPointer(m), v = UnsafeMutableRawPointer(v)
         let oneMinusB1 = SIMD8<Float>(repeating: 1 - b1), oneMinusB2 = SIMD8<Float>(repeating: 1 - b2)
         let b1v = SIMD8<Float>(repeating: b1), b2v = SIMD8<Float>(repeating: b2)
         let stepV = SIMD8<Float>(repeating: stepSize), corrV = SIMD8<Float>(repeating: invSqrtCorrection2)
-        let epsV = SIMD8<Float>(repeating: eps)
+        let epsV = SIMD8<Float>(repeating: eps), scaleV = SIMD8<Float>(repeating: scale)
         var i = range.lowerBound
         while i + 8 <= range.upperBound {
             let byte = i * 4
-            let gi = g.loadUnaligned(fromByteOffset: byte, as: SIMD8<Float>.self)
+            let gi = g.loadUnaligned(fromByteOffset: byte, as: SIMD8<Float>.self) * scaleV
             let mi = b1v * m.loadUnaligned(fromByteOffset: byte, as: SIMD8<Float>.self) + oneMinusB1 * gi
             let vi = b2v * v.loadUnaligned(fromByteOffset: byte, as: SIMD8<Float>.self) + oneMinusB2 * gi * gi
             m.storeBytes(of: mi, toByteOffset: byte, as: SIMD8<Float>.self)
@@ -204,20 +209,10 @@ func sumOfSquares<T: ModelScalar>(_ x: UnsafePointer<T>, count: Int) -> T {
     return s
 }
 
-/// Scales the gradients in `ranges` so their global norm is at most maxNorm (torch.nn.utils
-/// clip_grad_norm_: factor maxNorm/(norm + 1e-6) when below 1). Returns the norm before clipping.
-@_specialize(exported: true, where T == Float)
-@_specialize(exported: true, where T == Double)
-@discardableResult
-public func clipGradients<T: ModelScalar>(_ parameters: ParameterStore<T>, ranges: [Range<Int>], maxNorm: Double) -> Double {
-    let norm = gradientNorm(parameters, ranges: ranges)
+/// The factor torch.nn.utils.clip_grad_norm_ multiplies the gradients by when their global norm
+/// is `norm`: maxNorm/(norm + 1e-6) when that is below 1, else 1 (no change). AdamW.update
+/// applies it as it reads each gradient.
+public func clippingFactor(norm: Double, maxNorm: Double) -> Double {
     let factor = maxNorm / (norm + 1e-6)
-    if factor < 1 {
-        let f = T(factor)
-        for range in ranges {
-            let g = parameters.gradients.baseAddress! + range.lowerBound
-            Parallel.forRanges(range.count, grain: 1 << 15) { r in for i in r { g[i] *= f } }
-        }
-    }
-    return norm
+    return factor < 1 ? factor : 1
 }
