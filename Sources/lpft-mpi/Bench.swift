@@ -14,9 +14,9 @@ struct BenchAllreduce: RankCommand {
         commandName: "allreduce",
         abstract: "In-place float allreduce through the Swift communicator vs a raw C MPI_Allreduce loop.",
         discussion: """
-            Per message size: latency (µs, slowest rank), algbw = bytes / time and
-            busbw = algbw · 2(P−1)/P (GB/s, as nccl-tests and osu_allreduce define them), for the
-            Swift wrapper and for a loop written in C inside the shim (no Swift in the timed loop).
+            Per message size: latency (µs, slowest rank), algbw = bytes / time and \
+            busbw = algbw · 2(P−1)/P (GB/s, as nccl-tests and osu_allreduce define them), for the \
+            Swift wrapper and for a loop written in C inside the shim (no Swift in the timed loop). \
             Each is measured twice, interleaved, and the faster run is kept.
             """)
 

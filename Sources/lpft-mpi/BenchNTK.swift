@@ -8,13 +8,13 @@ struct BenchNTK: RankCommand {
         commandName: "ntk",
         abstract: "Wall time, Gram GFLOP/s and peak memory of the train×train eNTK vs plain sgemm.",
         discussion: """
-            For each N: the full train×train kernel (P and F with exact word embeddings) of N
-            random train examples of --task on the real model, C classes, the initial head
-            (--method ft), no analysis and no files. seconds = the whole computation on rank 0
-            (model load included); gram_gflops = each rank's product flops / its product seconds
-            (mean over ranks); sgemm_gflops = a plain 1536³ sgemm repeated for 3 s on every rank
-            at the same time (started by a barrier), same threads: the sustained rate under the
-            sharing the Gram products run under (mean over ranks); peak_rss_mib = the largest
+            For each N: the full train×train kernel (P and F with exact word embeddings) of N \
+            random train examples of --task on the real model, C classes, the initial head \
+            (--method ft), no analysis and no files. seconds = the whole computation on rank 0 \
+            (model load included); gram_gflops = each rank's product flops / its product seconds \
+            (mean over ranks); sgemm_gflops = a plain 1536³ sgemm repeated for 3 s on every rank \
+            at the same time (started by a barrier), same threads: the sustained rate under the \
+            sharing the Gram products run under (mean over ranks); peak_rss_mib = the largest \
             rank's peak resident memory.
             """)
 
@@ -87,12 +87,12 @@ struct BenchAnalysis: RankCommand {
         commandName: "analysis",
         abstract: "The eNTK analysis's kernel regressions: folds shared by the ranks vs rank 0 alone.",
         discussion: """
-            Reads the kernels an `lpft-mpi ntk --out DIR` run wrote (pte.npy, fte.npy, their
-            _eval files, and the labels in kernel.json) and fits the analysis's three kernel
-            logistic regressions (P, F and P + F; 5 folds × 10 strengths and a refit each)
-            twice: with the folds dealt over the ranks, as `ntk` runs them, and on rank 0 alone
-            while the other ranks wait (the baseline: how `ntk` ran them before). Prints the
-            seconds of each (the slowest rank), their ratio, and whether both give the same
+            Reads the kernels an `lpft-mpi ntk --out DIR` run wrote (pte.npy, fte.npy, their \
+            _eval files, and the labels in kernel.json) and fits the analysis's three kernel \
+            logistic regressions (P, F and P + F; 5 folds × 10 strengths and a refit each) \
+            twice: with the folds dealt over the ranks, as `ntk` runs them, and on rank 0 alone \
+            while the other ranks wait (the baseline: how `ntk` ran them before). Prints the \
+            seconds of each (the slowest rank), their ratio, and whether both give the same \
             results and the accuracies kernel.json holds.
               scripts/launch -np 2 -- lpft-mpi bench analysis --kernel OUT
             """)

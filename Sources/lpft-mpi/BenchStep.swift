@@ -8,12 +8,12 @@ struct BenchStep: RankCommand {
         commandName: "step",
         abstract: "A data-parallel FT step with the gradient sums after backward vs during it (--overlap).",
         discussion: """
-            Every rank runs FT steps of the encoder (random weights, random token ids of exactly
-            --seq tokens, --batch examples per rank) and averages the gradients over the ranks
-            with the trainer's gradient buckets. Per round, in turn: compute (forward + backward,
-            no communication), overlap off (the buckets summed after backward; the wait is the
-            allreduce time), overlap on (summed while backward runs). Reports medians over
-            --rounds of the slowest rank, and hidden_fraction = (step_off − step_on) / allreduce:
+            Every rank runs FT steps of the encoder (random weights, random token ids of exactly \
+            --seq tokens, --batch examples per rank) and averages the gradients over the ranks \
+            with the trainer's gradient buckets. Per round, in turn: compute (forward + backward, \
+            no communication), overlap off (the buckets summed after backward; the wait is the \
+            allreduce time), overlap on (summed while backward runs). Reports medians over \
+            --rounds of the slowest rank, and hidden_fraction = (step_off − step_on) / allreduce: \
             the share of the communication that backward hid. Rank 0 reports.
             """)
 

@@ -7,7 +7,7 @@ struct Embed: RankCommand {
     static let configuration = CommandConfiguration(
         abstract: "Embed texts with the encoder (eval mode); ranks share the inputs, rank 0 prints.",
         discussion: """
-            --input: one text per line, or JSONL lines {"text": ..., "text_pair": ...}.
+            --input: one text per line, or JSONL lines {"text": ..., "text_pair": ...}. \
             Without --pooling the family's classifier feature is used ([CLS]/<s>; last token for GPT-2).
               lpft-mpi embed --input sentences.txt --pooling mean --normalize --json
             """)

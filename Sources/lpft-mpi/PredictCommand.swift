@@ -22,7 +22,7 @@ struct Predict: RankCommand {
             with probabilities softmax(logits / T), T from the folder's lpft.json
             (--no-temperature: T = 1). The texts are shared by the ranks and gathered
             in order on rank 0.
-              scripts/launch -np 2 lpft-mpi predict --model runs/lpft/model \
+              scripts/launch -np 2 lpft-mpi predict --model runs/lpft/model \\
                 --input texts.txt --out predictions.jsonl
             """)
 
@@ -57,7 +57,7 @@ struct Evaluate: RankCommand {
             set). Prints a table; --out writes the JSON (metrics as metrics.json has
             them per set, per_class, confusion_matrix with rows = true class).
               lpft-mpi evaluate --model runs/ft/model --task rt-polarity --split test
-              scripts/launch -np 2 lpft-mpi evaluate --model runs/ft/model \
+              scripts/launch -np 2 lpft-mpi evaluate --model runs/ft/model \\
                 --test new.csv --out eval.json
             """)
 

@@ -15,10 +15,10 @@ struct SelfTestComm: RankCommand {
         commandName: "comm",
         abstract: "Exact checks of allreduce, reduce, broadcast, gatherv, allgatherv, send/recv, exchange and block exchange across ranks.",
         discussion: """
-            Every rank contributes integer-valued data of a different length, so each result is
-            known exactly. --chunk-limit forces the chunked (large-count) code paths with small
-            buffers. --rounds N first runs N exact allreduce rounds (a long loop to pull cables or
-            kill hosts under). --fail-rank/--fail-after make one rank throw inside the allreduce
+            Every rank contributes integer-valued data of a different length, so each result is \
+            known exactly. --chunk-limit forces the chunked (large-count) code paths with small \
+            buffers. --rounds N first runs N exact allreduce rounds (a long loop to pull cables or \
+            kill hosts under). --fail-rank/--fail-after make one rank throw inside the allreduce \
             loop to show that a failing rank stops the whole job.
             """)
 
