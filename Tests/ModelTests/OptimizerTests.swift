@@ -61,6 +61,14 @@ final class OptimizerTests: XCTestCase {
             let exact = x[0..<count].reduce(0.0) { $0 + Double($1) * Double($1) }
             let got = x.withUnsafeBufferPointer { sumOfSquares($0.baseAddress!, count: count) }
             XCTAssertEqual(Double(got), exact, accuracy: 1e-5 * max(1, exact), "count \(count)")
+            // The lanes and their order are fixed (lane j sums elements j, j + 8, …): the vector
+            // loop gives the bits of the scalar definition, so the gradient norm never depends on
+            // how the compiler vectorizes it.
+            var lanes = [Float](repeating: 0, count: 8)
+            for i in 0..<(count / 8 * 8) { lanes[i % 8] += x[i] * x[i] }
+            var scalar = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+            for i in (count / 8 * 8)..<count { scalar += x[i] * x[i] }
+            XCTAssertEqual(got.bitPattern, scalar.bitPattern, "count \(count)")
         }
     }
 
