@@ -19,6 +19,7 @@ final class EmbedCommandTests: XCTestCase {
     private func write(_ lines: [String], _ name: String) throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString)-\(name)")
         try (lines.joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
         return url
     }
 
