@@ -136,6 +136,20 @@ final class BadInputTests: XCTestCase {
 
     // MARK: Numeric flags
 
+    /// A flag the method does not use is refused before anything runs, rather than recorded in
+    /// config.json as if it had shaped the run.
+    func testFlagsOfAnotherMethodAreRefused() throws {
+        let cases: [([String], [String])] = [
+            (["--method", "ft", "--lora-r", "4"], ["--lora-r", "lora or lp-lora", "method ft"]),
+            (["--method", "lp-ft", "--lora-alpha", "16"], ["--lora-alpha", "method lp-ft"]),
+            (["--method", "lp", "--head-scale", "10"], ["--head-scale 10.0", "--method lp"]),
+        ]
+        for (extra, expected) in cases {
+            let r = try refusedTrain(extra, expect: expected)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: r.out.path), "\(extra) created \(r.out.path)")
+        }
+    }
+
     func testEveryNumericFlagIsFiniteAndInItsRange() throws {
         let cases: [([String], [String])] = [
             (["--method", "ft", "--eval-batch-size", "0"], ["--eval-batch-size 0", "from 1 to"]),

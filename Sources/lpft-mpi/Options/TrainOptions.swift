@@ -40,10 +40,10 @@ struct TrainOptions: ParsableArguments {
     var seed: UInt64 = 1001
     @Option(parsing: .unconditional, help: "Maximum tokens per example, special tokens included (3 … the model's positions).")
     var maxLength = 128
-    @Option(parsing: .unconditional, help: "LoRA rank r (1 … the hidden size).")
-    var loraR = 8
-    @Option(parsing: .unconditional, help: "LoRA alpha (scaling alpha / r).")
-    var loraAlpha: Double = 8
+    @Option(parsing: .unconditional, help: "LoRA rank r (1 … the hidden size; default 8; lora and lp-lora only).")
+    var loraR: Int?
+    @Option(parsing: .unconditional, help: "LoRA alpha (scaling alpha / r; default 8; lora and lp-lora only).")
+    var loraAlpha: Double?
     @Option(parsing: .unconditional, help: "Fraction of the steps with linear warm-up, in [0, 1].")
     var warmupRatio: Double = 0
     @Option(parsing: .unconditional, help: "AdamW weight decay in [0, 10] (not on biases and LayerNorm weights).")
@@ -52,8 +52,8 @@ struct TrainOptions: ParsableArguments {
     var maxTrain: Int?
     @Option(parsing: .unconditional, help: "Use a fixed random subset of N examples of each evaluation set (seed 0, original order).")
     var maxEval: Int?
-    @Option(parsing: .unconditional, help: "Multiply the LP head by s > 0 before the training stage (head-norm experiment).")
-    var headScale: Double = 1
+    @Option(parsing: .unconditional, help: "Multiply the head by s > 0 before the training stage (head-norm experiment; default 1; not for lp, which has no training stage).")
+    var headScale: Double?
     @Option(parsing: .unconditional, help: "Examples per forward pass when evaluating (1…\(TrainingConfig.Limits.evalBatchSize)).")
     var evalBatchSize = 64
     @Option(parsing: .unconditional, help: "Dropout probability in [0, 1) for hidden states, attention and the head (default: the model's, 0.1).")
@@ -90,6 +90,14 @@ struct TrainOptions: ParsableArguments {
         if resume && overwrite { throw ValidationError("give --resume (continue the run in --out) or --overwrite (replace it), not both") }
         if ntkAtStart && ntkEveryEpoch { throw ValidationError("give --ntk-at-start or --ntk-every-epoch (which includes the start), not both") }
         if ntkSubset != nil && !(ntkAtStart || ntkEveryEpoch) { throw ValidationError("--ntk-subset goes with --ntk-at-start or --ntk-every-epoch") }
+        // A flag the method does not use would be recorded in config.json as if it had shaped the
+        // run (and a sweep would run the same model once per value): refuse it.
+        if !method.usesLoRA, loraR != nil || loraAlpha != nil {
+            throw ValidationError("--lora-r and --lora-alpha set the LoRA factors of --method lora or lp-lora; this run's method \(method.rawValue) has none (drop them, or in a sweep grid put them under overrides of the LoRA methods)")
+        }
+        if !method.hasTrainingStage, let headScale {
+            throw ValidationError("--head-scale \(headScale) scales the head before the training stage, which --method lp does not have (drop it, or in a sweep grid put it under overrides of the other methods)")
+        }
         if let maxSteps, let epochs {
             throw ValidationError("--max-steps \(maxSteps) and --epochs \(epochs) both set the training length; give one of them")
         }
@@ -105,8 +113,8 @@ struct TrainOptions: ParsableArguments {
         var config = TrainingConfig(
             method: method, modelDirectory: modelDirectory, outputDirectory: out, data: data.summary,
             epochs: epochs ?? 10, batchSize: batchSize, learningRate: lr, seed: seed, maxLength: maxLength,
-            loraRank: loraR, loraAlpha: loraAlpha, warmupRatio: warmupRatio, weightDecay: weightDecay,
-            maxTrain: maxTrain, maxEval: maxEval, headScale: headScale, evalBatchSize: evalBatchSize, dropout: dropout,
+            loraRank: loraR ?? 8, loraAlpha: loraAlpha ?? 8, warmupRatio: warmupRatio, weightDecay: weightDecay,
+            maxTrain: maxTrain, maxEval: maxEval, headScale: headScale ?? 1, evalBatchSize: evalBatchSize, dropout: dropout,
             saveModel: saveModel)
         config.ntkSnapshots = ntkEveryEpoch ? .everyEpoch : ntkAtStart ? .start : nil
         config.ntkSubset = config.ntkSnapshots == nil ? nil : ntkSubset ?? 100
