@@ -14,7 +14,9 @@ rounds=${2:-2}
 bin="$here/.build/release/lpft-mpi"
 out=$(mktemp)
 peak=$(mktemp)
-cc -O2 -march=native -pthread "$here/benchmarks/fma_peak.c" -o "$peak"
+compiler=${CC:-$(command -v cc || command -v clang || command -v gcc || true)}
+[ -n "$compiler" ] || { echo "compare.sh: no C compiler for benchmarks/fma_peak.c (install gcc or set CC)" >&2; exit 1; }
+"$compiler" -O2 -march=native -pthread "$here/benchmarks/fma_peak.c" -o "$peak"
 for shape in "8 128 10" "8 32 10" "64 128 3"; do
   set -- $shape
   for _ in $(seq "$rounds"); do
