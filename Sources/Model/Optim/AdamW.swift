@@ -211,12 +211,15 @@ func sumOfSquares<T: ModelScalar>(_ x: UnsafePointer<T>, count: Int) -> T {
         let high = (lanes[4] + lanes[5]) + (lanes[6] + lanes[7])
         s = T(low + high)
     } else {
-        var lanes = [T](repeating: 0, count: 8)
+        var lanes = (T(0), T(0), T(0), T(0), T(0), T(0), T(0), T(0))
         while i + 8 <= count {
-            for j in 0..<8 { lanes[j] += x[i + j] * x[i + j] }
+            lanes.0 += x[i] * x[i]; lanes.1 += x[i + 1] * x[i + 1]
+            lanes.2 += x[i + 2] * x[i + 2]; lanes.3 += x[i + 3] * x[i + 3]
+            lanes.4 += x[i + 4] * x[i + 4]; lanes.5 += x[i + 5] * x[i + 5]
+            lanes.6 += x[i + 6] * x[i + 6]; lanes.7 += x[i + 7] * x[i + 7]
             i += 8
         }
-        s = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+        s = ((lanes.0 + lanes.1) + (lanes.2 + lanes.3)) + ((lanes.4 + lanes.5) + (lanes.6 + lanes.7))
     }
     while i < count { s += x[i] * x[i]; i += 1 }
     return s

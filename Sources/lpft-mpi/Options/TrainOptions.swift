@@ -113,9 +113,13 @@ struct TrainOptions: ParsableArguments {
         var config = TrainingConfig(
             method: method, modelDirectory: modelDirectory, outputDirectory: out, data: data.summary,
             epochs: epochs ?? 10, batchSize: batchSize, learningRate: lr, seed: seed, maxLength: maxLength,
-            loraRank: loraR ?? 8, loraAlpha: loraAlpha ?? 8, warmupRatio: warmupRatio, weightDecay: weightDecay,
-            maxTrain: maxTrain, maxEval: maxEval, headScale: headScale ?? 1, evalBatchSize: evalBatchSize, dropout: dropout,
+            warmupRatio: warmupRatio, weightDecay: weightDecay,
+            maxTrain: maxTrain, maxEval: maxEval, evalBatchSize: evalBatchSize, dropout: dropout,
             saveModel: saveModel)
+        // Unset: TrainingConfig's defaults (r 8, alpha 8, scale 1), stated once there.
+        if let loraR { config.loraRank = loraR }
+        if let loraAlpha { config.loraAlpha = loraAlpha }
+        if let headScale { config.headScale = headScale }
         config.ntkSnapshots = ntkEveryEpoch ? .everyEpoch : ntkAtStart ? .start : nil
         config.ntkSubset = config.ntkSnapshots == nil ? nil : ntkSubset ?? 100
         config.overlap = overlap == .on
