@@ -104,8 +104,8 @@ public final class Communicator {
         set { mpishim_set_stall_timeout(newValue.map { $0.isFinite && $0 > 0 ? $0 : 0 } ?? 0) }
     }
 
-    /// Where the program is, quoted in stall reports, e.g. "train: allreduce gradients, epoch 2
-    /// step 37". Callers set it before the collectives of each phase or step (cheap: a copy
+    /// Where the program is, quoted in stall reports, e.g. "FT epoch 2 step 37" or "ntk: chunk
+    /// 3 of 8" (the stall report adds the collective's name and number). Callers set it before the collectives of each phase or step (cheap: a copy
     /// under a lock, at most 159 bytes kept).
     public var stallContext: String = "" {
         didSet { mpishim_set_stall_context(stallContext) }

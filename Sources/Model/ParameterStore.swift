@@ -90,8 +90,6 @@ public final class TouchedRows {
         reduced = [Int32](repeating: 0, count: flags.count)
     }
 
-    public var rowCount: Int { flags.count }
-
     func mark(_ row: Int) { flags[row] = 1 }
 
     public func removeAll() {

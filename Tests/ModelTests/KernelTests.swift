@@ -38,7 +38,6 @@ final class KernelTests: XCTestCase {
         let config = TestSupport.tinyConfig(family: family)
         let model = SequenceClassifier<Double>(config: config, classes: 3)
         TestSupport.randomize(model.parameters, seed: 11)
-        model.skipWordEmbeddingGradient = true
         let batch = TestSupport.tinyBatch(config, lengths: [6])
         model.forward(batch)
         var rng = RandomGenerator(seed: 4)

@@ -47,8 +47,10 @@ final class NTKEngine<T: ModelScalar & MPIReducible> {
     /// φ of the own examples from the last Jacobian pass, (count × H).
     private(set) var trainFeatures: [Double] = [], evalFeatures: [Double] = []
 
-    /// Backbone kernels backpropagate stage by stage (each stage once per row over all chunks);
-    /// LoRA kernels run the full backward for every chunk (their factors sit in every block).
+    /// Backbone kernels backpropagate stage by stage, from the boundary gradient the chunk
+    /// above saved (each stage once per row over all chunks, a stage cut by a chunk boundary
+    /// once per chunk that holds part of it); LoRA kernels run the full backward for every
+    /// chunk (their factors sit in every block).
     private let staged: Bool
     /// The top backbone stage (its output gradient is dφ).
     private let topStage: Int

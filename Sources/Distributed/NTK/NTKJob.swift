@@ -243,7 +243,6 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         model.trainHead = false
         model.trainBackbone = parameterSet == .backbone
         model.trainLoRA = parameterSet == .lora
-        model.skipWordEmbeddingGradient = true
 
         let modelDigest = Self.modelDigest(model)
         var headDigest = ParameterDigest()
@@ -514,7 +513,6 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
                  stepSize: ([Double]) -> Double) throws -> (before: [Double], after: [Double], stepSize: Double)? {
         let own = plan.trainExamples(of: comm.rank)
         model.trainHead = true
-        model.skipWordEmbeddingGradient = false
         model.zeroGradients()
         var before: [Double] = []
         for (i, batch) in batches.enumerated() {
@@ -614,7 +612,8 @@ public struct NTKMatrices {
 
     init(sums: NTKPartialSums, trainCount N: Int, evalCount M: Int, classes C: Int, hidden H: Int) {
         let R = N * C
-        // F: the lower triangle holds every tile's sum; mirror it.
+        // F: the lower triangle holds every tile's sum (the word share, added to both halves
+        // alike, included); mirror it.
         var f = sums.trainTrain
         for i in 0..<R { for j in (i + 1)..<max(R, i + 1) { f[i * R + j] = f[j * R + i] } }
         self.init(pteTrain: KernelAnalysis.pretrainEffective(sums.trainFeatures, count: N, sums.trainFeatures, count: N, hidden: H, classes: C),

@@ -439,7 +439,7 @@ public struct SweepReport: Sendable {
         var written: [URL] = []
         func save(_ text: String, _ name: String) throws {
             let url = directory.appendingPathComponent(name)
-            try RunFiles.writeAtomically(Data(text.utf8), to: url)
+            try FileOperations.writeAtomically(Data(text.utf8), to: url)
             written.append(url)
         }
         var markdown = markdown(title: title, preface: preface)

@@ -139,7 +139,7 @@ public struct SlurmScript: Sendable {
     @discardableResult
     public func write(runs: [SweepRun], sweep: SweepDirectory, binary: URL) throws -> URL {
         try FileOperations.createDirectory(sweep.logsURL)
-        try RunFiles.writeAtomically(Data(try render(runs: runs, sweep: sweep, binary: binary).utf8), to: sweep.scriptURL)
+        try FileOperations.writeAtomically(Data(try render(runs: runs, sweep: sweep, binary: binary).utf8), to: sweep.scriptURL)
         chmod(sweep.scriptURL.path, 0o755)
         return sweep.scriptURL
     }

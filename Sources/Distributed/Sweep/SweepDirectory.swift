@@ -38,7 +38,7 @@ public struct SweepDirectory: Sendable {
         if let gridFile {
             let copy = url.appendingPathComponent("grid." + (gridFile.pathExtension.isEmpty ? "yaml" : gridFile.pathExtension))
             if copy.standardizedFileURL.path != gridFile.standardizedFileURL.path {
-                try RunFiles.writeAtomically(try Data(contentsOf: gridFile), to: copy)
+                try FileOperations.writeAtomically(try Data(contentsOf: gridFile), to: copy)
             }
         }
         return manifestURL

@@ -144,7 +144,7 @@ public struct LocalSweepRunner {
         let directory = sweep.runDirectory(run.id)
         let status = try launch(["train"] + run.arguments + ["--out", directory.path, "--resume"],
                                 log: sweep.logURL(run.id), title: run.id)
-        try RunFiles.writeAtomically(Data("\(status)\n".utf8), to: sweep.exitURL(run.id))
+        try FileOperations.writeAtomically(Data("\(status)\n".utf8), to: sweep.exitURL(run.id))
         if status == 0 && !keepCheckpoints && sweep.state(of: run.id) == .complete {
             try? FileManager.default.removeItem(at: directory.appendingPathComponent("checkpoints"))
         }

@@ -74,7 +74,7 @@ extension Trainer {
         let record = CheckpointState(state: state, worldSize: comm.size, configuration: configurationFingerprint,
                                      savedRange: [saved.lowerBound, saved.upperBound], optimizerStep: optimizer?.step ?? 0)
         try RunFiles.writeJSON(record, to: temp.appendingPathComponent("state.json"))
-        try RunFiles.writeAtomically(Data("complete\n".utf8), to: temp.appendingPathComponent("COMPLETE"))
+        try FileOperations.writeAtomically(Data("complete\n".utf8), to: temp.appendingPathComponent("COMPLETE"))
         try FileOperations.remove(final)
         try FileOperations.move(temp, to: final)
         completed = true

@@ -18,6 +18,9 @@ public final class GradientBuckets {
     private let trainable: Range<Int>
     public let overlap: Bool
     /// What backward reports, in its order: the head, then the stages from the top down.
+    /// `gradientsReady` finds a report by equality, so these are exactly the arrays backward
+    /// passes (`[model.headRange]`, `model.stageGradientRanges[s]`); a report not found starts
+    /// nothing, and `finish()` then starts the rest (slower, never wrong).
     private let reports: [[Range<Int>]]
     /// Per bucket: contiguous arena runs, and the index in `reports` after which all are final.
     private let buckets: [(runs: [Range<Int>], readyAfter: Int)]

@@ -151,16 +151,12 @@ public enum RunFolder {
 /// Files of a run directory, written by rank 0 only and always atomically (temp file in the
 /// same folder, then rename), so a reader never sees a half-written result.
 public enum RunFiles {
-    public static func writeAtomically(_ data: Data, to url: URL) throws {
-        try FileOperations.writeAtomically(data, to: url)
-    }
-
     /// Pretty, key-sorted JSON (stable diffs between runs).
     public static func writeJSON<T: Encodable>(_ value: T, to url: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try writeAtomically(encoder.encode(value) + Data("\n".utf8), to: url)
+        try FileOperations.writeAtomically(encoder.encode(value) + Data("\n".utf8), to: url)
     }
 
     /// One compact JSON object per line.
@@ -170,7 +166,7 @@ public enum RunFiles {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         var data = Data()
         for v in values { data += try encoder.encode(v); data += Data("\n".utf8) }
-        try writeAtomically(data, to: url)
+        try FileOperations.writeAtomically(data, to: url)
     }
 
     /// The commit of the checkout that built the running binary (…/.build/<config>/lpft-mpi),

@@ -54,8 +54,9 @@ public final class Trainer {
     let ood: [EncodedSplit]
 
     var timing: [String: Double] = [:]
-    /// Optimizer steps per epoch (⌈training examples ÷ global batch⌉, whatever the ranks).
-    let stepsPerEpoch: Int
+    /// Optimizer steps per epoch (⌈training examples ÷ global batch⌉, whatever the ranks), and
+    /// of the whole training stage (epochs × that, or --max-steps).
+    let stepsPerEpoch: Int, totalSteps: Int
     /// The checkpoint a resumed run continues from (tensors read when the stage starts).
     var resumeFrom: SafetensorsFile?
     var resumeOptimizerStep = 0
@@ -88,7 +89,7 @@ public final class Trainer {
             throw TrainingError.invalidSetting("the \(name) split is empty; check the data files")
         }
         try task.checkSplitNames()
-        stepsPerEpoch = try config.stepCounts(trainExamples: task.train.count, worldSize: comm.size).perEpoch
+        (stepsPerEpoch, totalSteps) = try config.stepCounts(trainExamples: task.train.count, worldSize: comm.size)
         self.task = task
 
         let start = Date()
@@ -270,7 +271,6 @@ public final class Trainer {
             optimizer.setSparseTable(range: table.range, rowLength: table.rowLength)
         }
         let batches = GlobalBatches(examples: train.count, batchSize: config.batchSize, seed: config.seed)
-        let (stepsPerEpoch, totalSteps) = try config.stepCounts(trainExamples: train.count, worldSize: P)
         let epochs = (totalSteps + stepsPerEpoch - 1) / stepsPerEpoch
         let schedule = LinearSchedule(baseRate: config.learningRate, totalSteps: totalSteps,
                                       warmupSteps: Int((config.warmupRatio * Double(totalSteps)).rounded(.up)))
@@ -333,6 +333,7 @@ public final class Trainer {
             if P > 1 { try comm.allreduceSum(&shared) }
             let loss = shared[0] / Double(P), stopRequested = shared[1] > 0
             guard loss.isFinite else { throw TrainingError.nonFiniteLoss(epoch: epoch, step: step) }
+            // With P > 1, `buckets.finish()` made the touched rows the union over the ranks.
             let ranges = model.touchedRows.gradientRanges(within: range)
             let gradNorm = gradientNorm(model.parameters, ranges: ranges)
             let rate = schedule.rate(atStep: globalStep)

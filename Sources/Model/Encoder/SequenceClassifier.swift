@@ -165,9 +165,11 @@ public final class SequenceClassifier<T: ModelScalar> {
         lastDropoutSeed = dropoutSeed
         lastPruned = !allTokens
         let training = dropoutSeed != nil
-        // Independent dropout streams per site: 0 embeddings, 1 + l block l, 10 000 the head.
+        // Independent dropout streams per site: 0 embeddings, 1 + l block l, 10 000 the head
+        // (eval mode draws nothing).
         func siteSeed(_ site: Int) -> UInt64 {
-            var g = RandomGenerator(seed: dropoutSeed ?? 0, stream: UInt64(site))
+            guard let dropoutSeed else { return 0 }
+            var g = RandomGenerator(seed: dropoutSeed, stream: UInt64(site))
             return g.next()
         }
         batch.ids.withUnsafeBufferPointer { ids in
@@ -250,12 +252,12 @@ public final class SequenceClassifier<T: ModelScalar> {
 
     /// Mean cross-entropy of the last forward's logits against `labels`; stores
     /// dL/dlogits = (softmax − onehot)/B for backward().
-    @_specialize(exported: true, where T == Float)
-    @_specialize(exported: true, where T == Double)
-    @discardableResult
     /// - gradientScale: multiplies the stored gradient (not the returned mean loss), so that
     ///   backward passes over micro-batches of different sizes add up to the gradient of the
     ///   mean over all of them (gradient accumulation, uneven shards).
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    @discardableResult
     public func loss(labels: [Int], gradientScale: Double = 1) -> Double {
         let ws = workspace!
         let B = ws.batch, C = classes
@@ -296,7 +298,8 @@ public final class SequenceClassifier<T: ModelScalar> {
     }
 
     /// Backpropagates dL/dφ (B, H) through the encoder into the backbone and LoRA gradients
-    /// (as enabled by trainBackbone / trainLoRA). The eNTK calls this with dφ = V_c.
+    /// (as enabled by trainBackbone / trainLoRA). The LoRA eNTK calls this with dφ = V_c
+    /// (the backbone eNTK runs `backwardStages`, which leaves the word table alone).
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public func backward(featureGradient: UnsafePointer<T>) {
@@ -318,7 +321,7 @@ public final class SequenceClassifier<T: ModelScalar> {
         // With the backbone frozen (LoRA), block 0's LoRA gradient comes from its dqkv: nothing
         // below it is needed.
         backwardThroughStages(top: top, bottom: trainBackbone ? 0 : 1, saveStage: nil, save: nil,
-                              wordTable: !skipWordEmbeddingGradient, onGradientsReady: onGradientsReady)
+                              wordTable: true, onGradientsReady: onGradientsReady)
     }
 
     /// Backpropagates through stages `top` down to `bottom` (top ≥ bottom ≥ 0) of the last
@@ -455,10 +458,6 @@ public final class SequenceClassifier<T: ModelScalar> {
         }
         touchedRows.removeAll()
     }
-
-    /// When set, backward leaves the word-embedding gradient alone (the eNTK computes that
-    /// part exactly from `embeddingGradient` rows instead of a dense 30k×H table).
-    public var skipWordEmbeddingGradient = false
 
     /// dL/d(embedding sum) of the last backward, (B·T, H): row b·T + t is the gradient that
     /// flowed into word, position and type embedding rows of token t of example b.

@@ -34,8 +34,6 @@ public struct TokenBatch: Sendable {
         }
     }
 
-    public var tokenCount: Int { batchSize * seqLen }
-
     /// Checks ids against the configuration (a wrong vocabulary would index out of the tables).
     public func validate(_ config: EncoderConfig) throws {
         try Self.check(length: seqLen, ids: ids, typeIds: typeIds, config: config)
