@@ -62,9 +62,9 @@ for family in bert roberta gpt2; do
   check tokenize-$family 1 tokenize --model "$model" --input "$data/texts.txt" --json
 done
 # The trained folders (train's model/ and adapter/): predict, evaluate, export, ntk and embed on them.
-check predict-gpt2-lora 2 predict --model "$work/gpt2-lora/model" --input "$data/texts.txt" --batch-size 3
+check predict-gpt2-lora 2 predict --model "$work/gpt2-lora/model" --input "$data/texts.txt" --eval-batch-size 3
 check predict-roberta-ft 1 predict --model "$work/roberta-ft/model" --input "$data/texts.txt"
-check evaluate-bert-ft 2 evaluate --model "$work/bert-ft/model" --test "$data/test.csv" --batch-size 5
+check evaluate-bert-ft 2 evaluate --model "$work/bert-ft/model" --test "$data/test.csv" --eval-batch-size 5
 check export-bert-lora 1 export "$work/bert-lora" --out "$work/bert-lora-exported"
 check export-bert-ft 1 export "$work/bert-ft" --checkpoint epoch-1 --out "$work/bert-ft-epoch-1"
 check ntk-trained 2 ntk --model "$work/bert-ft/model" --head "$work/bert-ft/model/classifier.safetensors" \

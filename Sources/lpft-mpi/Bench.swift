@@ -47,6 +47,9 @@ struct BenchAllreduce: RankCommand {
 
     func validate() throws {
         try Check.integer("--min-bytes", minBytes, in: 4...(1 << 34))
+        guard minBytes & (minBytes - 1) == 0 else {
+            throw InvalidSetting("--min-bytes", value: String(minBytes), expected: "a power of two (the sizes double from it)", hint: "e.g. 4, 1024 or 65536")
+        }
         try Check.integer("--max-bytes", maxBytes, in: minBytes...(1 << 34), hint: "at least --min-bytes")
         try Check.integer("--bytes-per-measurement", bytesPerMeasurement, in: 1...(1 << 40))
     }

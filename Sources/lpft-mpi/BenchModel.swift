@@ -39,8 +39,13 @@ struct BenchModel: RankCommand {
         var peak_rss_mib: Double
     }
 
-    func run(comm: Communicator) throws {
+    func validate() throws {
         try Check.integer("--steps", steps, in: 1...100_000)
+        try Check.integer("--batch", batch, in: 1...4096)
+        try Check.integer("--seq", seq, in: 1...TrainingConfig.Limits.maxLength, hint: "at most the model's positions")
+    }
+
+    func run(comm: Communicator) throws {
         let (classifier, tokens) = try benchmarkClassifier(model: model, batch: batch, seq: seq, tokenSeed: 2)
         let labels = (0..<batch).map { $0 % 2 }
         let range = 0..<classifier.parameters.count
@@ -97,8 +102,9 @@ struct BenchModel: RankCommand {
 func benchmarkClassifier(model: String?, batch: Int, seq: Int, tokenSeed: UInt64) throws -> (SequenceClassifier<Float>, TokenBatch) {
     let directory = model.map { URL(fileURLWithPath: $0) } ?? AssetLocator.defaultModel()
     let config = try directory.map { try EncoderConfig.load(directory: $0) } ?? .miniLM
-    try Check.integer("--batch", batch, in: 1...4096)
-    try Check.integer("--seq", seq, in: 1...config.maxSequenceLength)
+    // --batch and the plain range of --seq were checked before MPI started (validate); the
+    // model's positions are known only now.
+    try Check.integer("--seq", seq, in: 1...config.maxSequenceLength, hint: "at most the model's positions")
     let classifier = SequenceClassifier<Float>(config: config, classes: 2)
     var rng = RandomGenerator(seed: 1)
     for i in 0..<classifier.parameters.count { classifier.parameters.values[i] = Float(0.02 * rng.nextGaussian()) }

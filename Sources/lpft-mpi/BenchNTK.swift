@@ -40,12 +40,25 @@ struct BenchNTK: RankCommand {
     }
     struct Output: Encodable { var rows: [Row] }
 
-    func run(comm: Communicator) throws {
-        let counts = sizes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !counts.isEmpty, counts.allSatisfy({ (1...100_000).contains($0) }), (2...1000).contains(classes) else {
-            throw ValidationError("--sizes must list numbers in 1…100000 and --classes must be in 2…1000")
+    /// --sizes as numbers, or nil when any item is not a number of examples in 1…100000.
+    var counts: [Int]? {
+        let items = sizes.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard items.allSatisfy({ $0.map { (1...100_000).contains($0) } ?? false }) else { return nil }
+        return items.compactMap { $0 }
+    }
+
+    func validate() throws {
+        guard counts != nil else {
+            throw InvalidSetting("--sizes", value: sizes, expected: "comma-separated numbers of train examples, each in 1…100000", hint: "e.g. 64,250")
         }
-        guard let budget = parseByteCount(memoryBudget) else { throw ValidationError("--memory-budget must be a size such as 4GiB") }
+        try Check.integer("--classes", classes, in: 2...1000)
+        guard parseByteCount(memoryBudget) != nil else {
+            throw InvalidSetting("--memory-budget", value: memoryBudget, expected: "a size such as 4GiB, 512MiB or 2GB")
+        }
+    }
+
+    func run(comm: Communicator) throws {
+        let counts = counts!, budget = parseByteCount(memoryBudget)!
         let directory = try model.resolve()
         let data = try loadBuiltinTask(task)
         var rows: [Row] = []

@@ -42,9 +42,14 @@ struct BenchStep: RankCommand {
         var hidden_fraction: Double
     }
 
-    func run(comm: Communicator) throws {
+    func validate() throws {
         try Check.integer("--rounds", rounds, in: 1...10_000)
         try Check.real("--bucket-mb", bucketMb, in: 0...1_048_576, openBelow: true)
+        try Check.integer("--batch", batch, in: 1...4096)
+        try Check.integer("--seq", seq, in: 1...TrainingConfig.Limits.maxLength, hint: "at most the model's positions")
+    }
+
+    func run(comm: Communicator) throws {
         // The same weights on every rank, each rank its own tokens (its own touched word rows).
         let (classifier, tokens) = try benchmarkClassifier(model: model, batch: batch, seq: seq, tokenSeed: 100 + UInt64(comm.rank))
         let labels = (0..<batch).map { $0 % 2 }

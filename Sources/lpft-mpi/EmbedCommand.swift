@@ -28,7 +28,7 @@ struct Embed: RankCommand {
         let H = classifier.config.hidden
         // The evaluation pass of train, predict and evaluate: length-sorted batches shared by the ranks.
         let encodings = items.map { files.tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength) }
-        guard let all = try shardedEval(comm: comm, model: classifier, encodings: encodings, batchSize: o.batchSize,
+        guard let all = try shardedEval(comm: comm, model: classifier, encodings: encodings, batchSize: o.evalBatchSize,
                                         allTokens: needsAllTokens, width: H, rows: { $0.pooled(pooling, normalize: o.normalize) })
         else { return }
         let rows = stride(from: 0, to: all.count, by: H).map { Array(all[$0..<($0 + H)]) }

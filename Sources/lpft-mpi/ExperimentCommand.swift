@@ -55,7 +55,7 @@ struct Experiment: ParsableCommand {
     var batchSize = 16
 
     func validate() throws {
-        try Check.integer("--ranks", ranks, in: 1...1024)
+        try Check.integer("--ranks", ranks, in: 1...65536)
         if let seeds { try Check.integer("--seeds", seeds, in: 1...Defaults.full.seeds.count) }
         if let ntkExamples, ntkExamples != 0 { try Check.integer("--ntk-examples", ntkExamples, in: 2...10_000, hint: "0 skips the NTK") }
         try Check.nonEmpty("--out", out, expected: "a folder for the experiment")

@@ -37,7 +37,7 @@ struct Predict: RankCommand {
             throw InvalidSetting("--input", value: options.input, expected: "a file with at least one text",
                                  hint: "give one text per line, or JSONL lines {\"text\": ...}")
         }
-        guard let logits = try model.logits(of: items, comm: comm, batchSize: classifier.batchSize,
+        guard let logits = try model.logits(of: items, comm: comm, batchSize: classifier.evalBatchSize,
                                             progress: classifier.progress(comm, examples: items.count)) else { return }
         let predictions = try model.predictions(logits: logits, temperature: options.noTemperature ? 1 : model.manifest.temperature)
         if let out = options.out {
@@ -72,7 +72,7 @@ struct Evaluate: RankCommand {
             examples = Trainer.fixedSubset(examples, count: maxExamples)
             description += " (fixed subset of \(examples.count))"
         }
-        guard let report = try model.evaluate(examples, data: description, comm: comm, batchSize: classifier.batchSize,
+        guard let report = try model.evaluate(examples, data: description, comm: comm, batchSize: classifier.evalBatchSize,
                                               progress: classifier.progress(comm, examples: examples.count)) else { return }
         if let out = options.out { try RunFiles.writeJSON(report, to: URL(fileURLWithPath: out)) }
         print(Self.table(report, temperature: model.manifest.temperature))

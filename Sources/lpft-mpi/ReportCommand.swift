@@ -8,7 +8,8 @@ struct Report: ParsableCommand {
         discussion: """
             Tables: accuracy per task × method (ID test and each OOD set),
             calibration before → after temperature scaling, head norms, feature
-            change Diff(F), NTK statistics (runs with ntk/kernel.json), time;
+            change Diff(F), NTK statistics (runs with ntk/epoch-0/kernel.json from
+            train --ntk-at-start, or ntk/kernel.json), time;
             mean ± sample standard deviation (n − 1) over seeds.
             Writes into --out: report.md, one CSV per table, and SVG plots: head
             norm over training per method, feature change against head norm,

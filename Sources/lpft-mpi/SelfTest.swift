@@ -59,8 +59,8 @@ struct SelfTestComm: RankCommand {
             if !ok { throw Mismatch(what: what()) }
         }
 
-        for drillRank in [failRank, stallRank].compactMap({ $0 }) where !(0..<p).contains(drillRank) {
-            throw ValidationError("--fail-rank/--stall-rank \(drillRank) is not a rank of this job (0..<\(p)).")
+        for (name, drillRank) in [("--fail-rank", failRank), ("--stall-rank", stallRank)] {
+            if let drillRank { try Check.integer(name, drillRank, in: 0...(p - 1), hint: "this job has \(p) rank(s), numbered from 0") }
         }
         if failRank != nil || stallRank != nil {
             // Fault drills: every rank loops in allreduce until the injected fault stops the job.

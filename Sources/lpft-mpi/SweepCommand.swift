@@ -111,8 +111,10 @@ struct Sweep: ParsableCommand {
             try Check.integer("--parallel", parallel, in: 1...1024)
             try Check.integer("--cpus-per-task", cpusPerTask, in: 1...1024)
             if let maxConcurrent { try Check.integer("--max-concurrent", maxConcurrent, in: 1...100_000) }
-            if scheduler == .local && (maxConcurrent != nil || partition != nil || time != nil || submit) {
-                throw ValidationError("--max-concurrent, --partition, --time and --submit go with --scheduler slurm")
+            let slurmOnly = [("--max-concurrent", maxConcurrent != nil), ("--partition", partition != nil),
+                             ("--time", time != nil), ("--submit", submit)]
+            if scheduler == .local, let (name, _) = slurmOnly.first(where: { $0.1 }) {
+                throw ValidationError("\(name) goes with --scheduler slurm; add --scheduler slurm or drop \(name)")
             }
             if scheduler == .slurm && (parallel != 1 || oversubscribe) {
                 throw ValidationError("--parallel and --oversubscribe go with --scheduler local (use --max-concurrent for Slurm)")

@@ -182,7 +182,7 @@ final class BadInputTests: XCTestCase {
         for max in ["-1", "-3", "0"] {
             try refused(["embed", "--model", model.path, "--input", data.test.path, "--max=\(max)"], expect: ["--max \(max)"])
         }
-        try refused(["embed", "--model", model.path, "--input", data.test.path, "--batch-size", "0"], expect: ["--batch-size 0"])
+        try refused(["embed", "--model", model.path, "--input", data.test.path, "--eval-batch-size", "0"], expect: ["--eval-batch-size 0"])
     }
 
     func testAKernelOfOneClassIsRefused() throws {

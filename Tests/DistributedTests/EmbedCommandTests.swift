@@ -43,7 +43,7 @@ final class EmbedCommandTests: XCTestCase {
     func testEmbedMatchesTheReferenceOnOneAndTwoRanks() throws {
         let input = try write(reference.embeddings.map(\.text), "sentences.txt")
         for (np, pooling) in [(1, ["--pooling", "cls"]), (2, []), (2, ["--pooling", "mean", "--normalize"])] {
-            let r = try MPILauncher.run(np: np, ["embed", "--input", input.path, "--json", "--batch-size", "4"] + pooling, timeout: 120)
+            let r = try MPILauncher.run(np: np, ["embed", "--input", input.path, "--json", "--eval-batch-size", "4"] + pooling, timeout: 120)
             assertSucceeded(r, "embed np=\(np) \(pooling)")
             let rows = (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: [[Double]]])["embeddings"]!
             XCTAssertEqual(rows.count, reference.embeddings.count)

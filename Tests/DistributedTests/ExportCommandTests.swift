@@ -100,7 +100,7 @@ final class ExportCommandTests: XCTestCase {
             XCTAssertEqual(r["label_id"] as? Int, z.predictions()[row])
             XCTAssertEqual(r["label"] as? String, ["neg", "pos"][z.predictions()[row]])
         }
-        let plain = try predict(np: 2, folder, input: input, ["--no-temperature", "--batch-size", "5"])
+        let plain = try predict(np: 2, folder, input: input, ["--no-temperature", "--eval-batch-size", "5"])
         let unscaled = try Logits(logits(plain.rows), classes: 2).probabilities(temperature: 1)
         for (p, q) in zip(plain.rows.flatMap { $0["probabilities"] as! [Double] }, unscaled) { XCTAssertEqual(p, q, accuracy: 1e-15) }
     }

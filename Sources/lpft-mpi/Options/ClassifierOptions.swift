@@ -9,13 +9,13 @@ struct ClassifierOptions: ParsableArguments {
     var directory: String
     @Option(parsing: .unconditional,
             help: "Texts per forward pass (1…\(TrainingConfig.Limits.evalBatchSize)); the run's --eval-batch-size (64) at the run's number of ranks reproduces its logits bit for bit.")
-    var batchSize = 64
+    var evalBatchSize = 64
     @Flag(help: "No progress line.")
     var quiet = false
 
     func validate() throws {
         try Check.nonEmpty("--model", directory, expected: "a classifier folder (OUT/model)")
-        try Check.integer("--batch-size", batchSize, in: 1...TrainingConfig.Limits.evalBatchSize)
+        try Check.integer("--eval-batch-size", evalBatchSize, in: 1...TrainingConfig.Limits.evalBatchSize)
     }
 }
 

@@ -23,7 +23,7 @@ struct EmbedOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Maximum tokens per text, special tokens included (3 … the model's positions; default: 128, or the model's limit when smaller).")
     var maxLength: Int?
     @Option(parsing: .unconditional, help: "Texts per forward pass (1…\(TrainingConfig.Limits.evalBatchSize)).")
-    var batchSize = 32
+    var evalBatchSize = 32
     @Flag(help: "Print {\"embeddings\": [[...], ...]} instead of one row of numbers per line.")
     var json = false
 
@@ -32,7 +32,7 @@ struct EmbedOptions: ParsableArguments {
         if let input { try Check.nonEmpty("--input", input, expected: "a text or JSON Lines file") }
         if let max { try Check.integer("--max", max, in: 1...TrainingConfig.Limits.examples) }
         if let maxLength { try Check.integer("--max-length", maxLength, in: 3...TrainingConfig.Limits.maxLength) }
-        try Check.integer("--batch-size", batchSize, in: 1...TrainingConfig.Limits.evalBatchSize)
+        try Check.integer("--eval-batch-size", evalBatchSize, in: 1...TrainingConfig.Limits.evalBatchSize)
     }
 }
 

@@ -70,13 +70,13 @@ struct TrainOptions: ParsableArguments {
     var ntkAtStart = false
     @Flag(help: "Compute the eNTK at the start of the training stage and after every epoch into OUT/ntk/epoch-K (the kernel during training).")
     var ntkEveryEpoch = false
-    @Option(parsing: .unconditional, help: "Training examples of those kernels (a fixed random subset; as many test examples are the eval rows), 2…10000.")
+    @Option(parsing: .unconditional, help: "Training examples of those kernels (a fixed random subset; as many test examples are the eval rows), 2…10000; default 100.")
     var ntkSubset: Int?
     @Flag(help: "Continue the run in --out from its last complete checkpoint (same settings); a complete run is left as it is.")
     var resume = false
     @Flag(help: "Remove the files of the run in --out first (other files stay).")
     var overwrite = false
-    @Flag(help: "No progress output.")
+    @Flag(help: "No progress output (the phase lines and the progress line).")
     var quiet = false
     /// Fault drill for the resume tests: rank 0 kills itself (SIGKILL) once epoch K's
     /// checkpoint is complete, as a node failure would.

@@ -11,7 +11,7 @@ func fuzzOneInput(_ bytes: [UInt8]) {
     switch first % 3 {
     case 0:
         guard let options = parseOrRefuse(PredictOptions.self, arguments) else { return }
-        require((1...TrainingConfig.Limits.evalBatchSize).contains(options.classifier.batchSize), "batch \(options.classifier.batchSize)")
+        require((1...TrainingConfig.Limits.evalBatchSize).contains(options.classifier.evalBatchSize), "batch \(options.classifier.evalBatchSize)")
         require(!options.input.isEmpty && !options.classifier.directory.isEmpty, "empty path")
     case 1:
         guard let options = parseOrRefuse(EvaluateOptions.self, arguments) else { return }
