@@ -150,6 +150,18 @@ final class BadInputTests: XCTestCase {
         }
     }
 
+    /// A table flag that would be ignored (a built-in task has its own format; a paper format
+    /// its own columns) is refused, in train and in evaluate alike.
+    func testTableFlagsThatWouldBeIgnoredAreRefused() throws {
+        let task = ["--task", "sentiment-ood", "--method", "ft"]
+        try refusedTrain(["--format", "rte"], expect: ["--format goes with data files", "--task"], data: task)
+        try refusedTrain(["--label-column", "y"], expect: ["--label-column goes with data files"], data: task)
+        try refusedTrain(["--method", "ft", "--format", "rte", "--text-column", "sentence"],
+                         expect: ["--text-column goes with generic tables", "--format rte"])
+        try refused(["evaluate", "--model", model.path, "--task", "sentiment-ood", "--text-column", "s"],
+                    expect: ["--text-column goes with --test FILE"])
+    }
+
     func testEveryNumericFlagIsFiniteAndInItsRange() throws {
         let cases: [([String], [String])] = [
             (["--method", "ft", "--eval-batch-size", "0"], ["--eval-batch-size 0", "from 1 to"]),

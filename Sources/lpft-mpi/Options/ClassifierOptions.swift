@@ -53,7 +53,7 @@ struct EvaluateOptions: ParsableArguments {
     func validate() throws {
         guard (task == nil) != (test == nil) else { throw ValidationError("give exactly one of --task T [--split S] or --test FILE") }
         if let test { try Check.nonEmpty("--test", test, expected: "a labelled data file") }
-        if task != nil && table.format != nil { throw ValidationError("--format goes with --test FILE; a built-in --task has its own") }
+        if task != nil, let flag = table.firstGiven { throw ValidationError("\(flag) goes with --test FILE; a built-in --task has its own format") }
         if let maxExamples { try Check.integer("--max-examples", maxExamples, in: 1...TrainingConfig.Limits.examples) }
         if let out { try Check.nonEmpty("--out", out, expected: "a JSON file to write") }
     }

@@ -78,6 +78,9 @@ struct DataOptions: ParsableArguments {
         if task != nil && (train != nil || test != nil || validation != nil || !ood.isEmpty || labels != nil) {
             throw ValidationError("give either --task or data files (--train/--test/...), not both")
         }
+        if task != nil, let flag = table.firstGiven {
+            throw ValidationError("\(flag) goes with data files (--train/--test); a built-in --task has its own format")
+        }
         if task == nil && (train == nil || test == nil) {
             throw ValidationError("give --task \(BuiltinTask.allCases.map(\.rawValue).joined(separator: "|")) or both --train FILE and --test FILE")
         }
@@ -144,6 +147,21 @@ struct TableOptions: ParsableArguments {
     var textPairColumn: String?
     @Option(help: "Column with the label (generic tables).")
     var labelColumn = "label"
+
+    /// The column flags given (values other than their defaults): they read generic tables only.
+    var columnFlags: [String] {
+        [("--text-column", textColumn != "text"), ("--text-pair-column", textPairColumn != nil),
+         ("--label-column", labelColumn != "label")].filter(\.1).map(\.0)
+    }
+
+    /// The first flag of this group given, if any (for "goes with data files" messages).
+    var firstGiven: String? { format.map { _ in "--format" } ?? columnFlags.first }
+
+    func validate() throws {
+        if let format, let flag = columnFlags.first {
+            throw ValidationError("\(flag) goes with generic tables; the --format \(format.rawValue) has its own columns")
+        }
+    }
 
     /// The generic table's columns; `classNames` fixes the class list (nil: inferred).
     func spec(classNames: [String]?) -> GenericTableSpec {
