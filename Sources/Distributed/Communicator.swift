@@ -56,9 +56,6 @@ public final class Communicator {
         return comm
     }
 
-    /// The communicator if MPI was started, else nil (used by error reporting).
-    public static var current: Communicator? { shared }
-
     static func check(_ code: Int32, _ operation: @autoclosure () -> String) throws {
         guard code != 0 else { return }
         var text = [CChar](repeating: 0, count: 512)
@@ -113,9 +110,6 @@ public final class Communicator {
 
     /// The exit code of a job stopped by the stall inspector.
     public static let stallExitCode = Int32(MPISHIM_STALL_EXIT_CODE)
-
-    /// Number of collectives this rank has started (the `#n` of stall reports).
-    public var collectiveCount: Int64 { mpishim_collective_count() }
 
     /// Runs `body` with another stall timeout (nil: none), then restores the previous one;
     /// e.g. around a long rank-0-only phase that the other ranks wait out in a broadcast.

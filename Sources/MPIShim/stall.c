@@ -111,8 +111,6 @@ void mpishim_set_stall_context(const char *context) {
     pthread_mutex_unlock(&context_lock);
 }
 
-int64_t mpishim_collective_count(void) { return atomic_load(&sequence); }
-
 double mpishim_stall_timeout(void) { return (double)atomic_load(&timeout_ns) / 1e9; }
 
 /* This rank's state now. */

@@ -134,7 +134,6 @@ where Self.RawSignificand: FixedWidthInteger {
     /// Error function; Float uses a rational approximation accurate to a few ulp.
     static func errorFunction(_ x: Self) -> Self
     static func hyperbolicTangent(_ x: Self) -> Self
-    static func logarithm(_ x: Self) -> Self
     /// Row reductions (softmax, LayerNorm): Float sums in SIMD partials (FastMath), Double in
     /// one running sum, as the reference checks expect.
     static func sum(_ x: UnsafePointer<Self>, count: Int) -> Self
@@ -164,7 +163,6 @@ extension Float: ModelScalar {
     @inline(__always) public static func exponential(_ x: Float) -> Float { FastMath.exp(x) }
     @inline(__always) public static func errorFunction(_ x: Float) -> Float { FastMath.erf(x) }
     @inline(__always) public static func hyperbolicTangent(_ x: Float) -> Float { FastMath.tanh(x) }
-    @inline(__always) public static func logarithm(_ x: Float) -> Float { Foundation.log(x) }
     @inline(__always) public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float { FastMath.sum(x, count: count) }
     @inline(__always) public static func squaredDeviationSum(_ x: UnsafePointer<Float>, count: Int, center: Float) -> Float {
         FastMath.squaredDeviationSum(x, count: count, center: center)
@@ -196,7 +194,6 @@ extension Double: ModelScalar {
     @inline(__always) public static func exponential(_ x: Double) -> Double { Foundation.exp(x) }
     @inline(__always) public static func errorFunction(_ x: Double) -> Double { Foundation.erf(x) }
     @inline(__always) public static func hyperbolicTangent(_ x: Double) -> Double { Foundation.tanh(x) }
-    @inline(__always) public static func logarithm(_ x: Double) -> Double { Foundation.log(x) }
     @inline(__always) public static func sum(_ x: UnsafePointer<Double>, count: Int) -> Double {
         var total: Double = 0
         for i in 0..<count { total += x[i] }

@@ -188,9 +188,6 @@ public enum StopRequest {
 
     /// Whether this process received a stop signal.
     static var isRequested: Bool { flag.pointee != 0 }
-
-    /// For tests inside one process.
-    static func reset() { flag.pointee = 0 }
 }
 
 /// The run stopped on a signal after writing a checkpoint at `step`; the CLI exits with

@@ -118,11 +118,9 @@ enum { MPISHIM_STALL_EXIT_CODE = 124 };
 /* Seconds an operation may take; <= 0 turns the inspector off (the default). */
 void mpishim_set_stall_timeout(double seconds);
 double mpishim_stall_timeout(void);
-/* Free text naming where the program is (e.g. "train: allreduce gradients, epoch 2 step 37"),
+/* Free text naming where the program is (e.g. "FT epoch 2 step 37"),
  * quoted in stall reports; copied, at most 159 bytes kept. */
 void mpishim_set_stall_context(const char *context);
-/* Number of collectives this rank has started. */
-int64_t mpishim_collective_count(void);
 
 /* Benchmark baseline with no Swift in the timed loop: `iterations` in-place float-sum
  * MPI_Allreduce calls of `count` elements after `warmup` untimed ones. Returns the mean

@@ -59,8 +59,6 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
         self.padTokenId = padTokenId
     }
 
-    public var headDim: Int { hidden / heads }
-
     /// all-MiniLM-L6-v2, the default model (used when no config.json is at hand).
     public static let miniLM = EncoderConfig(family: .bert, layers: 6, hidden: 384, heads: 12, intermediate: 1536,
                                              vocabularySize: 30522, maxPositions: 512, typeVocabularySize: 2,

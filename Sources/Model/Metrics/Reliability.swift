@@ -11,13 +11,6 @@ public struct ReliabilityDiagram: Codable, Sendable, Equatable {
     public var accuracy: [Double]
     public var confidence: [Double]
 
-    public init(temperature: Double, counts: [Int], accuracy: [Double], confidence: [Double]) {
-        self.temperature = temperature
-        self.counts = counts
-        self.accuracy = accuracy
-        self.confidence = confidence
-    }
-
     public init(logits: Logits, labels: [Int], temperature: Double = 1,
                 bins: Int = CalibrationMetrics.defaultBins) throws {
         try logits.check(labels: labels)

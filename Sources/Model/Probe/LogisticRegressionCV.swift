@@ -130,12 +130,6 @@ public struct LogisticRegressionCV: Sendable {
                 labels: labels, classes: classes)
     }
 
-    /// Cross-validates and refits on `count` Double rows (e.g. kernel rows).
-    public func fit(features: [Double], count: Int, dimension: Int, labels: [Int], classes: Int) throws -> CrossValidatedProbe {
-        try fit(ProbeDesign(features: features, count: count, dimension: dimension, name: "features"),
-                labels: labels, classes: classes)
-    }
-
     func fit(_ design: ProbeDesign, labels: [Int], classes: Int) throws -> CrossValidatedProbe {
         try check(labels: labels, rows: design.rows, classes: classes)
         let assignment = stratifiedFoldAssignment(labels: labels, folds: folds)
