@@ -87,8 +87,8 @@ struct Sweep: ParsableCommand {
         var parallel = 1
         @Flag(help: "local: allow more ranks than cores in total.")
         var oversubscribe = false
-        @Option(help: "local: the launcher script (default: scripts/launch of the checkout that built this binary).")
-        var launcher: String?
+        @Option(help: "local: the script that starts a run's ranks (default: scripts/launch of the checkout that built this binary).")
+        var launchScript: String?
         @Option(parsing: .unconditional, help: "slurm: array tasks at once (%K).")
         var maxConcurrent: Int?
         @Option(help: "slurm: partition.")
@@ -111,13 +111,18 @@ struct Sweep: ParsableCommand {
             try Check.integer("--parallel", parallel, in: 1...1024)
             try Check.integer("--cpus-per-task", cpusPerTask, in: 1...1024)
             if let maxConcurrent { try Check.integer("--max-concurrent", maxConcurrent, in: 1...100_000) }
+            try Check.integer("--signal-seconds", signalSeconds, in: 1...86_400)
+            // A flag of the other scheduler would be ignored: refuse it (values other than the
+            // defaults count as given).
             let slurmOnly = [("--max-concurrent", maxConcurrent != nil), ("--partition", partition != nil),
-                             ("--time", time != nil), ("--submit", submit)]
+                             ("--time", time != nil), ("--submit", submit), ("--cpus-per-task", cpusPerTask != 1),
+                             ("--launch", launch != .mpirun), ("--signal-seconds", signalSeconds != 120)]
             if scheduler == .local, let (name, _) = slurmOnly.first(where: { $0.1 }) {
                 throw ValidationError("\(name) goes with --scheduler slurm; add --scheduler slurm or drop \(name)")
             }
-            if scheduler == .slurm && (parallel != 1 || oversubscribe) {
-                throw ValidationError("--parallel and --oversubscribe go with --scheduler local (use --max-concurrent for Slurm)")
+            let localOnly = [("--parallel", parallel != 1), ("--oversubscribe", oversubscribe), ("--launch-script", launchScript != nil)]
+            if scheduler == .slurm, let (name, _) = localOnly.first(where: { $0.1 }) {
+                throw ValidationError("\(name) goes with --scheduler local; drop it for Slurm (--max-concurrent sets how many runs go at once)")
             }
         }
 
@@ -125,7 +130,7 @@ struct Sweep: ParsableCommand {
             let sweep = SweepDirectory(URL(fileURLWithPath: self.sweep))
             let runs = try sweep.readManifest()
             var programs = SweepPrograms.current()
-            if let launcher { programs.launcher = URL(fileURLWithPath: launcher) }
+            if let launchScript { programs.launcher = URL(fileURLWithPath: launchScript) }
             switch scheduler {
             case .local:
                 let runner = LocalSweepRunner(sweep: sweep, programs: programs, ranks: ranks, parallel: parallel,

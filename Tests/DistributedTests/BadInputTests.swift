@@ -162,6 +162,20 @@ final class BadInputTests: XCTestCase {
                     expect: ["--text-column goes with --test FILE"])
     }
 
+    /// `sweep run` refuses a flag of the other scheduler (it would be ignored), before it looks
+    /// at the sweep folder.
+    func testSweepRunRefusesTheOtherSchedulersFlags() throws {
+        let folder = work.appendingPathComponent("no-sweep").path
+        for (flags, expected) in [(["--cpus-per-task", "4"], "--cpus-per-task goes with --scheduler slurm"),
+                                  (["--launch", "srun"], "--launch goes with --scheduler slurm"),
+                                  (["--scheduler", "slurm", "--launch-script", "/bin/true"], "--launch-script goes with --scheduler local"),
+                                  (["--scheduler", "slurm", "--parallel", "2"], "--parallel goes with --scheduler local")] {
+            let r = try MPILauncher.runSingle(["sweep", "run", folder] + flags, timeout: 30)
+            XCTAssertNotEqual(r.status, 0, "accepted: \(flags)")
+            XCTAssertTrue(r.stderr.contains(expected), "missing \"\(expected)\" in:\n\(r.stderr)")
+        }
+    }
+
     func testEveryNumericFlagIsFiniteAndInItsRange() throws {
         let cases: [([String], [String])] = [
             (["--method", "ft", "--eval-batch-size", "0"], ["--eval-batch-size 0", "from 1 to"]),

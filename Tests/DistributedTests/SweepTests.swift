@@ -114,7 +114,7 @@ final class SweepTests: XCTestCase {
         try "#!/bin/bash\nps -o ni= -p $$ >> \(record.path)\nexit 3\n".write(to: launcher, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: launcher.path)
         let r = try MPILauncher.runProcess("/usr/bin/nice", ["-n", "7", MPILauncher.binary.path, "sweep", "run", sweep.url.path,
-                                                             "--ranks", "1", "--launcher", launcher.path], timeout: 60, environment: [:])
+                                                             "--ranks", "1", "--launch-script", launcher.path], timeout: 60, environment: [:])
         XCTAssertNotEqual(r.status, 0, "the recording launcher fails every run")
         let values = try String(contentsOf: record, encoding: .utf8).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         XCTAssertEqual(values, Array(repeating: "7", count: runs.count), r.stdout)

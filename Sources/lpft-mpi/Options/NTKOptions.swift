@@ -49,7 +49,7 @@ struct NTKOptions: ParsableArguments {
     var parameters: NTKParameterSet?
     @Option(parsing: .unconditional, help: "LoRA rank r (LoRA kernels; 1 … the hidden size).")
     var loraR = 8
-    @Option(parsing: .unconditional, help: "LoRA alpha (LoRA kernels).")
+    @Option(parsing: .unconditional, help: "LoRA alpha > 0 (LoRA kernels; default 8).")
     var loraAlpha = 8.0
 
     @Option(help: "Memory per rank, e.g. 4GiB, 512MiB.")

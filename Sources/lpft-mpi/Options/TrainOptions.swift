@@ -21,13 +21,13 @@ struct TrainOptions: ParsableArguments {
     var epochs: Int?
     @Option(parsing: .unconditional, help: "Train for N optimizer steps instead of --epochs (the schedule, validation and checkpoints follow it).")
     var maxSteps: Int?
-    @Option(parsing: .unconditional, help: "Validate (and keep the best model) every N steps instead of at each epoch end.")
+    @Option(parsing: .unconditional, help: "Validate (and keep the best model) every N ≥ 1 steps instead of at each epoch end.")
     var evalEvery: Int?
     @Option(parsing: .unconditional, help: "Gradient accumulation: examples per forward/backward pass on a rank, a divisor of --batch-size ÷ ranks (default: all of them in one pass).")
     var microBatchSize: Int?
-    @Option(parsing: .unconditional, help: "Also checkpoint every N optimizer steps (default: at epoch ends and validations only).")
+    @Option(parsing: .unconditional, help: "Also checkpoint every N ≥ 1 optimizer steps (default: at epoch ends and validations only).")
     var checkpointEvery: Int?
-    @Option(parsing: .unconditional, help: "Also checkpoint when M minutes have passed since the last checkpoint.")
+    @Option(parsing: .unconditional, help: "Also checkpoint when M > 0 minutes have passed since the last checkpoint.")
     var checkpointMinutes: Double?
     /// `--tensorboard` alone writes to OUT/tensorboard ("" stands for that default).
     @Option(defaultAsFlag: "", help: ArgumentHelp("Write TensorBoard event files (per step: loss, lr, grad norm, examples/s, step and allreduce seconds; per validation: accuracy, loss, head norm) to DIR (default OUT/tensorboard).", valueName: "DIR"))
@@ -42,13 +42,13 @@ struct TrainOptions: ParsableArguments {
     var maxLength = 128
     @Option(parsing: .unconditional, help: "LoRA rank r (1 … the hidden size; default 8; lora and lp-lora only).")
     var loraR: Int?
-    @Option(parsing: .unconditional, help: "LoRA alpha (scaling alpha / r; default 8; lora and lp-lora only).")
+    @Option(parsing: .unconditional, help: "LoRA alpha > 0 (scaling alpha / r; default 8; lora and lp-lora only).")
     var loraAlpha: Double?
     @Option(parsing: .unconditional, help: "Fraction of the steps with linear warm-up, in [0, 1].")
     var warmupRatio: Double = 0
     @Option(parsing: .unconditional, help: "AdamW weight decay in [0, 10] (not on biases and LayerNorm weights).")
     var weightDecay: Double = 0
-    @Option(parsing: .unconditional, help: "Use a fixed random subset of N training examples (seed 0, original order).")
+    @Option(parsing: .unconditional, help: "Use a fixed random subset of N ≥ 2 training examples (seed 0, original order).")
     var maxTrain: Int?
     @Option(parsing: .unconditional, help: "Use a fixed random subset of N examples of each evaluation set (seed 0, original order).")
     var maxEval: Int?
@@ -62,7 +62,7 @@ struct TrainOptions: ParsableArguments {
     var saveModel: ModelSaving = .final
     @Option(help: "on: sum the gradients over the ranks in buckets while backward runs (as DDP); off: after backward. Results are bit-identical.")
     var overlap: Switch = .on
-    @Option(parsing: .unconditional, help: "Gradient bucket size in MiB (DDP's default 25).")
+    @Option(parsing: .unconditional, help: "Gradient bucket size in MiB, > 0 (DDP's default 25).")
     var bucketMb: Double = 25
     @Option(help: "Type of the gradients between ranks: f32, or bf16 (half the bytes; each sum rounded to bf16, float32 weights).")
     var allreduceDtype: WireType = .f32
