@@ -47,8 +47,8 @@ struct Experiment: ParsableCommand {
     var maxTrain: Int?
     @Option(parsing: .unconditional, help: "Examples per evaluation set (overrides the protocol's).")
     var maxEval: Int?
-    @Option(parsing: .unconditional, help: "Number of seeds (1001, 2002, ...; overrides the protocol's).")
-    var seeds: Int?
+    @Option(parsing: .unconditional, help: "How many seeds, 1…\(Defaults.full.seeds.count): the first N of 1001, 2002, ... (overrides the protocol's).")
+    var numSeeds: Int?
     @Option(parsing: .unconditional, help: "Training examples of the eNTK at the start of each training stage, and as many test examples (0 skips the NTK).")
     var ntkExamples: Int?
     @Option(parsing: .unconditional, help: "Global batch size.")
@@ -56,7 +56,7 @@ struct Experiment: ParsableCommand {
 
     func validate() throws {
         try Check.integer("--ranks", ranks, in: 1...65536)
-        if let seeds { try Check.integer("--seeds", seeds, in: 1...Defaults.full.seeds.count) }
+        if let numSeeds { try Check.integer("--num-seeds", numSeeds, in: 1...Defaults.full.seeds.count) }
         if let ntkExamples, ntkExamples != 0 { try Check.integer("--ntk-examples", ntkExamples, in: 2...10_000, hint: "0 skips the NTK") }
         try Check.nonEmpty("--out", out, expected: "a folder for the experiment")
         // Every run's train flags are checked when the grid is planned (validateTrainArguments).
@@ -84,7 +84,7 @@ struct Experiment: ParsableCommand {
         }
         var overrides: [TrainingMethod: [String: [FlagValue]?]] = [.lp: ["epochs": nil, "ntk-at-start": nil, "ntk-subset": nil]]
         for (method, rate) in Self.learningRates { overrides[method] = ["lr": [.number(rate)]] }
-        let seedList = Array(Defaults.full.seeds.prefix(seeds ?? protocolDefaults.seeds.count))
+        let seedList = Array(Defaults.full.seeds.prefix(numSeeds ?? protocolDefaults.seeds.count))
         return SweepGrid(name: "experiment", tasks: [.builtin(task.rawValue)], methods: methods.methods,
                          seeds: seedList, parameters: parameters, overrides: overrides)
     }
