@@ -32,7 +32,10 @@ struct Train: RankCommand {
     func run(comm: Communicator) throws {
         // Before the model loads: a stop signal then waits for the first checkpoint.
         StopRequest.install()
-        let config = options.config(modelDirectory: try options.model.resolve().path)
+        let directory = try options.model.resolve()
+        // An unreadable config.json is reported by the model's own checks when it loads.
+        let positions = (try? EncoderConfig.load(directory: directory))?.maxSequenceLength ?? 128
+        let config = options.config(modelDirectory: directory.path, defaultMaxLength: min(128, positions))
         try config.validate(worldSize: comm.size)
         let claim = try Trainer.claimOutputFolder(comm: comm, config: config, mode: options.folderMode)
         if claim == .complete {

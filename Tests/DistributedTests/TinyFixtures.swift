@@ -17,7 +17,7 @@ enum TinyFixtures {
 
     /// config.json, vocab.txt and model.safetensors of a 2-layer BERT with random weights.
     static func writeModel(to directory: URL, hidden: Int = 16, layers: Int = 2, heads: Int = 2,
-                           intermediate: Int = 32, seed: UInt64 = 7) throws {
+                           intermediate: Int = 32, positions: Int = 130, seed: UInt64 = 7) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let letters = (UInt8(ascii: "a")...UInt8(ascii: "z")).map { String(UnicodeScalar($0)) }
         let digits = (0...9).map(String.init)
@@ -27,7 +27,7 @@ enum TinyFixtures {
         try vocab.joined(separator: "\n").appending("\n").write(to: directory.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
         let config: [String: Any] = [
             "model_type": "bert", "hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": heads,
-            "intermediate_size": intermediate, "vocab_size": vocab.count, "max_position_embeddings": 130,
+            "intermediate_size": intermediate, "vocab_size": vocab.count, "max_position_embeddings": positions,
             "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu", "pad_token_id": 0,
             "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
         ]

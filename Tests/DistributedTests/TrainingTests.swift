@@ -124,6 +124,18 @@ final class TrainingTests: XCTestCase {
     }
 
     /// The metrics file carries the paper's measurements in the documented shape.
+    /// Without --max-length, train takes 128 tokens or the model's positions when fewer (as
+    /// embed and ntk do); config.json records what it took.
+    func testDefaultMaxLengthIsTheModelsPositionsWhenFewerThan128() throws {
+        for (positions, expected) in [(40, 40), (130, 128)] {
+            let short = work.appendingPathComponent("model-\(positions)")
+            try TinyFixtures.writeModel(to: short, positions: positions)
+            let dir = try trainTiny(np: 1, method: "lp", out: "positions-\(positions)", work: work, model: short, data: data)
+            let config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as! [String: Any]
+            XCTAssertEqual(config["maxLength"] as? Int, expected, "\(positions) positions")
+        }
+    }
+
     func testMetricsFileShape() throws {
         let dir = try train(np: 1, method: "lp-ft", out: "shape", ["--epochs", "2", "--batch-size", "8",
                                                                    "--ood", "again=\(data.test.path)"])

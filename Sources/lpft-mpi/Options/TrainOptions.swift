@@ -38,8 +38,8 @@ struct TrainOptions: ParsableArguments {
     var lr: Double?
     @Option(parsing: .unconditional, help: "Random seed (head initialisation, data order, dropout).")
     var seed: UInt64 = 1001
-    @Option(parsing: .unconditional, help: "Maximum tokens per example, special tokens included (3 … the model's positions).")
-    var maxLength = 128
+    @Option(parsing: .unconditional, help: "Maximum tokens per example, special tokens included (3 … the model's positions; default: 128, or the model's limit when smaller).")
+    var maxLength: Int?
     @Option(parsing: .unconditional, help: "LoRA rank r (1 … the hidden size; default 8; lora and lp-lora only).")
     var loraR: Int?
     @Option(parsing: .unconditional, help: "LoRA alpha > 0 (scaling alpha / r; default 8; lora and lp-lora only).")
@@ -108,11 +108,12 @@ struct TrainOptions: ParsableArguments {
     /// How the output folder is claimed.
     var folderMode: RunFolder.Mode { resume ? .resume : overwrite ? .overwrite : .fresh }
 
-    /// The run's settings from the flags.
-    func config(modelDirectory: String) -> TrainingConfig {
+    /// The run's settings from the flags; `defaultMaxLength` when --max-length is not given
+    /// (128, or the model's positions when fewer, as embed and ntk take it).
+    func config(modelDirectory: String, defaultMaxLength: Int = 128) -> TrainingConfig {
         var config = TrainingConfig(
             method: method, modelDirectory: modelDirectory, outputDirectory: out, data: data.summary,
-            epochs: epochs ?? 10, batchSize: batchSize, learningRate: lr, seed: seed, maxLength: maxLength,
+            epochs: epochs ?? 10, batchSize: batchSize, learningRate: lr, seed: seed, maxLength: maxLength ?? defaultMaxLength,
             warmupRatio: warmupRatio, weightDecay: weightDecay,
             maxTrain: maxTrain, maxEval: maxEval, evalBatchSize: evalBatchSize, dropout: dropout,
             saveModel: saveModel)
