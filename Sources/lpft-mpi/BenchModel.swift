@@ -16,14 +16,9 @@ struct BenchModel: RankCommand {
             """)
 
     @OptionGroup var job: JobOptions
-    @Option(parsing: .unconditional, help: "Examples per step.")
-    var batch = 8
-    @Option(parsing: .unconditional, help: "Tokens per example.")
-    var seq = 128
+    @OptionGroup var shape: BenchShape
     @Option(parsing: .unconditional, help: "Timed training steps.")
     var steps = 10
-    @Option(help: "Model directory (config.json); default: the fetched all-MiniLM-L6-v2, else its built-in config.")
-    var model: String?
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -41,12 +36,11 @@ struct BenchModel: RankCommand {
 
     func validate() throws {
         try Check.integer("--steps", steps, in: 1...100_000)
-        try Check.integer("--batch", batch, in: 1...4096)
-        try Check.integer("--seq", seq, in: 1...TrainingConfig.Limits.maxLength, hint: "at most the model's positions")
     }
 
     func run(comm: Communicator) throws {
-        let (classifier, tokens) = try benchmarkClassifier(model: model, batch: batch, seq: seq, tokenSeed: 2)
+        let (classifier, tokens) = try shape.classifier(tokenSeed: 2)
+        let batch = shape.batch, seq = shape.seq
         let labels = (0..<batch).map { $0 % 2 }
         let range = 0..<classifier.parameters.count
         let optimizer = AdamW(parameters: classifier.parameters, range: range, weightDecay: 0)
@@ -96,22 +90,38 @@ struct BenchModel: RankCommand {
     }
 }
 
-/// A two-class classifier for the benchmarks: the config of `model` (default: the fetched
-/// all-MiniLM-L6-v2, else its built-in config) with random weights (throughput does not depend
-/// on their values), and `batch` examples of exactly `seq` random token ids drawn from `tokenSeed`.
-func benchmarkClassifier(model: String?, batch: Int, seq: Int, tokenSeed: UInt64) throws -> (SequenceClassifier<Float>, TokenBatch) {
-    let directory = model.map { URL(fileURLWithPath: $0) } ?? AssetLocator.defaultModel()
-    let config = try directory.map { try EncoderConfig.load(directory: $0) } ?? .miniLM
-    // --batch and the plain range of --seq were checked before MPI started (validate); the
-    // model's positions are known only now.
-    try Check.integer("--seq", seq, in: 1...config.maxSequenceLength, hint: "at most the model's positions")
-    let classifier = SequenceClassifier<Float>(config: config, classes: 2)
-    var rng = RandomGenerator(seed: 1)
-    for i in 0..<classifier.parameters.count { classifier.parameters.values[i] = Float(0.02 * rng.nextGaussian()) }
-    var tokenRng = RandomGenerator(seed: tokenSeed)
-    let tokens = TokenBatch((0..<batch).map { _ in
-        Encoding(ids: (0..<seq).map { _ in Int32(tokenRng.uniform(below: config.vocabularySize)) },
-                 typeIds: [Int32](repeating: 0, count: seq))
-    }, config: config)
-    return (classifier, tokens)
+/// The shape and model of `bench model` and `bench step`.
+struct BenchShape: ParsableArguments {
+    @Option(parsing: .unconditional, help: "Examples per step (on every rank).")
+    var batch = 8
+    @Option(parsing: .unconditional, help: "Tokens per example.")
+    var seq = 128
+    @Option(help: "Model directory (config.json); default: the fetched all-MiniLM-L6-v2, else its built-in config.")
+    var model: String?
+
+    func validate() throws {
+        try Check.integer("--batch", batch, in: 1...4096)
+        try Check.integer("--seq", seq, in: 1...TrainingConfig.Limits.maxLength, hint: "at most the model's positions")
+    }
+
+    /// A two-class classifier with the config of `model` (default: the fetched
+    /// all-MiniLM-L6-v2, else its built-in config) and random weights (throughput does not
+    /// depend on their values), and `batch` examples of exactly `seq` random token ids drawn
+    /// from `tokenSeed`.
+    func classifier(tokenSeed: UInt64) throws -> (SequenceClassifier<Float>, TokenBatch) {
+        let directory = model.map { URL(fileURLWithPath: $0) } ?? AssetLocator.defaultModel()
+        let config = try directory.map { try EncoderConfig.load(directory: $0) } ?? .miniLM
+        // The plain ranges were checked before MPI started (validate); the model's positions
+        // are known only now.
+        try Check.integer("--seq", seq, in: 1...config.maxSequenceLength, hint: "at most the model's positions")
+        let classifier = SequenceClassifier<Float>(config: config, classes: 2)
+        var rng = RandomGenerator(seed: 1)
+        for i in 0..<classifier.parameters.count { classifier.parameters.values[i] = Float(0.02 * rng.nextGaussian()) }
+        var tokenRng = RandomGenerator(seed: tokenSeed)
+        let tokens = TokenBatch((0..<batch).map { _ in
+            Encoding(ids: (0..<seq).map { _ in Int32(tokenRng.uniform(below: config.vocabularySize)) },
+                     typeIds: [Int32](repeating: 0, count: seq))
+        }, config: config)
+        return (classifier, tokens)
+    }
 }

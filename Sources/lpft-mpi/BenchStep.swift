@@ -18,18 +18,13 @@ struct BenchStep: RankCommand {
             """)
 
     @OptionGroup var job: JobOptions
-    @Option(parsing: .unconditional, help: "Examples per rank per step.")
-    var batch = 8
-    @Option(parsing: .unconditional, help: "Tokens per example.")
-    var seq = 128
+    @OptionGroup var shape: BenchShape
     @Option(parsing: .unconditional, help: "Timed rounds (each: compute, off, on).")
     var rounds = 8
     @Option(parsing: .unconditional, help: "Gradient bucket size in MiB.")
     var bucketMb: Double = 25
     @Option(help: "Type of the gradients between ranks: f32 or bf16.")
     var allreduceDtype: WireType = .f32
-    @Option(help: "Model directory (config.json); default: the fetched all-MiniLM-L6-v2, else its built-in config.")
-    var model: String?
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -45,13 +40,12 @@ struct BenchStep: RankCommand {
     func validate() throws {
         try Check.integer("--rounds", rounds, in: 1...10_000)
         try Check.real("--bucket-mb", bucketMb, in: 0...1_048_576, openBelow: true)
-        try Check.integer("--batch", batch, in: 1...4096)
-        try Check.integer("--seq", seq, in: 1...TrainingConfig.Limits.maxLength, hint: "at most the model's positions")
     }
 
     func run(comm: Communicator) throws {
         // The same weights on every rank, each rank its own tokens (its own touched word rows).
-        let (classifier, tokens) = try benchmarkClassifier(model: model, batch: batch, seq: seq, tokenSeed: 100 + UInt64(comm.rank))
+        let (classifier, tokens) = try shape.classifier(tokenSeed: 100 + UInt64(comm.rank))
+        let batch = shape.batch, seq = shape.seq
         let labels = (0..<batch).map { $0 % 2 }
         let trainable = 0..<classifier.parameters.count
         let bytes = Int(bucketMb * 1_048_576)
