@@ -19,7 +19,7 @@ struct Embed: RankCommand {
         let o = options
         let files = try ModelDirectory(try o.model.resolve())
         var (items, labels) = try inputs()
-        if let max = o.max { items = Array(items.prefix(max)); labels = labels.map { Array($0.prefix(max)) } }
+        if let first = o.first { items = Array(items.prefix(first)); labels = labels.map { Array($0.prefix(first)) } }
         let maxLength = o.maxLength ?? files.defaultMaxLength
         try files.checkInputs(maxLength: maxLength, hasPairs: items.contains { $0.pair != nil })
         let classifier: SequenceClassifier<Float> = try files.classifier(classes: 2)

@@ -68,8 +68,8 @@ struct Evaluate: RankCommand {
         let classifier = options.classifier
         let model = try classifier.load()
         var (examples, description) = try data(classNames: model.manifest.classNames)
-        if let maxExamples = options.maxExamples {
-            examples = Trainer.fixedSubset(examples, count: maxExamples)
+        if let maxEval = options.maxEval {
+            examples = Trainer.fixedSubset(examples, count: maxEval)
             description += " (fixed subset of \(examples.count))"
         }
         guard let report = try model.evaluate(examples, data: description, comm: comm, batchSize: classifier.evalBatchSize,

@@ -16,15 +16,15 @@ struct Report: ParsableCommand {
             reliability diagrams before and after temperature scaling, NTK
             eigenvalue spectra.
               lpft-mpi report sweeps/s1
-              lpft-mpi report runs/ft runs/lp-ft --format csv --out report/
+              lpft-mpi report runs/ft runs/lp-ft --print csv --out report/
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case md, csv }
 
     @Argument(help: "Sweep folders, run folders, or folders of run folders.")
     var paths: [String]
-    @Option(help: "md or csv (what is printed; report.md and the CSV files are written either way).")
-    var format: Format = .md
+    @Option(name: .customLong("print"), help: "md or csv: what is printed (report.md and the CSV files are written either way).")
+    var printed: Format = .md
     @Option(help: "Output folder (default: SWEEPDIR/report for one sweep folder, else ./report).")
     var out: String?
 
@@ -41,7 +41,7 @@ struct Report: ParsableCommand {
             outURL = URL(fileURLWithPath: "report")
         }
         let files = try report.write(to: outURL)
-        print(format == .md ? report.markdown() : report.csv())
+        print(printed == .md ? report.markdown() : report.csv())
         let plots = files.filter { $0.pathExtension == "svg" }.count
         print("wrote \(outURL.appendingPathComponent("report.md").path), \(files.count - plots - 1) CSV table(s) and \(plots) plot(s)")
     }

@@ -206,7 +206,7 @@ final class BadInputTests: XCTestCase {
         try refused(["ntk", "--model", model.path, "--examples", examples.path, "--method", "ft", "--memory-budget", "1e30GiB",
                      "--out", work.appendingPathComponent("ntk-budget").path], expect: ["--memory-budget 1e30GiB"])
         for max in ["-1", "-3", "0"] {
-            try refused(["embed", "--model", model.path, "--input", data.test.path, "--max=\(max)"], expect: ["--max \(max)"])
+            try refused(["embed", "--model", model.path, "--input", data.test.path, "--first=\(max)"], expect: ["--first \(max)"])
         }
         try refused(["embed", "--model", model.path, "--input", data.test.path, "--eval-batch-size", "0"], expect: ["--eval-batch-size 0"])
     }

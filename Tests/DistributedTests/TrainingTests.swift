@@ -307,14 +307,14 @@ final class TrainingTests: XCTestCase {
         let labels = (kernelJSON["train"] as! [String: Any])["labels"] as! [Int]
         XCTAssertEqual(try XCTUnwrap(trajectory.points[2].alignment),
                        try XCTUnwrap(KernelComparison.labelAlignment(last, labels: labels, classes: 2)), accuracy: 1e-12)
-        let report = try MPILauncher.runSingle(["report", run.path, "--format", "csv", "--out", work.appendingPathComponent("report").path])
+        let report = try MPILauncher.runSingle(["report", run.path, "--print", "csv", "--out", work.appendingPathComponent("report").path])
         assertSucceeded(report, "report")
         XCTAssertTrue(report.stdout.contains("# Empirical NTK during training"), report.stdout)
         // A saved copy without one epoch's ntk.npy (save-results.sh leaves large kernels out):
         // no trajectory, the start-of-training statistics still reported.
         try FileManager.default.removeItem(at: run.appendingPathComponent("ntk/epoch-2/ntk.npy"))
         XCTAssertNil(try KernelTrajectory.load(run: run))
-        let saved = try MPILauncher.runSingle(["report", run.path, "--format", "csv", "--out", work.appendingPathComponent("report-saved").path])
+        let saved = try MPILauncher.runSingle(["report", run.path, "--print", "csv", "--out", work.appendingPathComponent("report-saved").path])
         assertSucceeded(saved, "report without a kernel file")
         XCTAssertFalse(saved.stdout.contains("# Empirical NTK during training"), saved.stdout)
         let ftRatio = try XCTUnwrap(KernelStatistics.number((kernelJSON["analysis"] as? [String: Any])?["ft_ratio"]))

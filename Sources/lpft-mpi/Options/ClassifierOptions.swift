@@ -46,7 +46,7 @@ struct EvaluateOptions: ParsableArguments {
     var test: String?
     @OptionGroup var table: TableOptions
     @Option(parsing: .unconditional, help: "Evaluate a fixed random subset of N ≥ 1 examples (seed 0, file order), as train --max-eval.")
-    var maxExamples: Int?
+    var maxEval: Int?
     @Option(help: "JSON output file, written by rank 0.")
     var out: String?
 
@@ -54,7 +54,7 @@ struct EvaluateOptions: ParsableArguments {
         guard (task == nil) != (test == nil) else { throw ValidationError("give exactly one of --task T [--split S] or --test FILE") }
         if let test { try Check.nonEmpty("--test", test, expected: "a labelled data file") }
         if task != nil, let flag = table.firstGiven { throw ValidationError("\(flag) goes with --test FILE; a built-in --task has its own format") }
-        if let maxExamples { try Check.integer("--max-examples", maxExamples, in: 1...TrainingConfig.Limits.examples) }
+        if let maxEval { try Check.integer("--max-eval", maxEval, in: 1...TrainingConfig.Limits.examples) }
         if let out { try Check.nonEmpty("--out", out, expected: "a JSON file to write") }
     }
 }

@@ -14,8 +14,8 @@ struct EmbedOptions: ParsableArguments {
     var task: BuiltinTask?
     @Option(help: "Split of --task: train, validation, test or an OOD set's name.")
     var split = "train"
-    @Option(parsing: .unconditional, help: "Embed only the first N ≥ 1 texts.")
-    var max: Int?
+    @Option(parsing: .unconditional, help: "Embed only the first N ≥ 1 texts (the others' subsets are random: train --max-train/--max-eval, evaluate --max-eval).")
+    var first: Int?
     @Option(help: "cls, mean or last (default: the family's classifier feature).")
     var pooling: Pooling?
     @Flag(help: "Scale every embedding to unit L2 norm.")
@@ -30,7 +30,7 @@ struct EmbedOptions: ParsableArguments {
     func validate() throws {
         guard (input == nil) != (task == nil) else { throw ValidationError("give --input FILE or --task TASK [--split SPLIT], not both") }
         if let input { try Check.nonEmpty("--input", input, expected: "a text or JSON Lines file") }
-        if let max { try Check.integer("--max", max, in: 1...TrainingConfig.Limits.examples) }
+        if let first { try Check.integer("--first", first, in: 1...TrainingConfig.Limits.examples) }
         if let maxLength { try Check.integer("--max-length", maxLength, in: 3...TrainingConfig.Limits.maxLength) }
         try Check.integer("--eval-batch-size", evalBatchSize, in: 1...TrainingConfig.Limits.evalBatchSize)
     }

@@ -9,7 +9,7 @@ func fuzzOneInput(_ bytes: [UInt8]) {
     let arguments = commandLine(bytes.dropFirst())
     if first & 1 == 0 {
         guard let options = parseOrRefuse(EmbedOptions.self, arguments) else { return }
-        require(options.max.map { $0 >= 1 } ?? true, "max \(String(describing: options.max))")
+        require(options.first.map { $0 >= 1 } ?? true, "first \(String(describing: options.first))")
         require(options.evalBatchSize >= 1 && (options.maxLength ?? 3) >= 3, "batch \(options.evalBatchSize), length \(String(describing: options.maxLength))")
         require((options.input == nil) != (options.task == nil), "input and task")
     } else {

@@ -16,7 +16,7 @@ func fuzzOneInput(_ bytes: [UInt8]) {
     case 1:
         guard let options = parseOrRefuse(EvaluateOptions.self, arguments) else { return }
         require((options.task == nil) != (options.test == nil), "task and test")
-        require(options.maxExamples.map { $0 >= 1 } ?? true, "max examples \(String(describing: options.maxExamples))")
+        require(options.maxEval.map { $0 >= 1 } ?? true, "max eval \(String(describing: options.maxEval))")
         require(options.task == nil || options.table.format == nil, "format with a task")
     default:
         guard let options = parseOrRefuse(ExportOptions.self, arguments) else { return }
