@@ -102,8 +102,8 @@ public final class Communicator {
     }
 
     /// Where the program is, quoted in stall reports, e.g. "FT epoch 2 step 37" or "ntk: chunk
-    /// 3 of 8" (the stall report adds the collective's name and number). Callers set it before the collectives of each phase or step (cheap: a copy
-    /// under a lock, at most 159 bytes kept).
+    /// 3 of 8" (the stall report adds the collective's name and number). Callers set it before
+    /// the collectives of each phase or step (cheap: a copy under a lock, at most 159 bytes kept).
     public var stallContext: String = "" {
         didSet { mpishim_set_stall_context(stallContext) }
     }

@@ -52,13 +52,11 @@ struct BenchNTK: RankCommand {
             throw InvalidSetting("--sizes", value: sizes, expected: "comma-separated numbers of train examples, each in 1…100000", hint: "e.g. 64,250")
         }
         try Check.integer("--classes", classes, in: 2...1000)
-        guard parseByteCount(memoryBudget) != nil else {
-            throw InvalidSetting("--memory-budget", value: memoryBudget, expected: "a size such as 4GiB, 512MiB or 2GB")
-        }
+        _ = try checkedByteCount("--memory-budget", memoryBudget)
     }
 
     func run(comm: Communicator) throws {
-        let counts = counts!, budget = parseByteCount(memoryBudget)!
+        let counts = counts!, budget = try checkedByteCount("--memory-budget", memoryBudget)
         let directory = try model.resolve()
         let data = try loadBuiltinTask(task)
         var rows: [Row] = []

@@ -20,7 +20,7 @@ struct Embed: RankCommand {
         let files = try ModelDirectory(try o.model.resolve())
         var (items, labels) = try inputs()
         if let first = o.first { items = Array(items.prefix(first)); labels = labels.map { Array($0.prefix(first)) } }
-        let maxLength = o.maxLength ?? files.defaultMaxLength
+        let maxLength = o.maxLength ?? files.config.defaultMaxLength
         try files.checkInputs(maxLength: maxLength, hasPairs: items.contains { $0.pair != nil })
         let classifier: SequenceClassifier<Float> = try files.classifier(classes: 2)
         let pooling = o.pooling ?? classifier.config.family.defaultPooling
@@ -58,7 +58,7 @@ struct Tokenize: ParsableCommand {
     func run() throws {
         let files = try ModelDirectory(try options.model.resolve())
         let items = try TextInput.read(URL(fileURLWithPath: options.input))
-        let maxLength = options.maxLength ?? files.defaultMaxLength
+        let maxLength = options.maxLength ?? files.config.defaultMaxLength
         try files.checkInputs(maxLength: maxLength, hasPairs: items.contains { $0.pair != nil })
         let encodings = items.map { files.tokenizer.encode($0.text, pair: $0.pair, maxLength: maxLength) }
         if options.json {

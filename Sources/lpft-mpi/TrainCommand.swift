@@ -34,8 +34,8 @@ struct Train: RankCommand {
         StopRequest.install()
         let directory = try options.model.resolve()
         // An unreadable config.json is reported by the model's own checks when it loads.
-        let positions = (try? EncoderConfig.load(directory: directory))?.maxSequenceLength ?? 128
-        let config = options.config(modelDirectory: directory.path, defaultMaxLength: min(128, positions))
+        let defaultMaxLength = (try? EncoderConfig.load(directory: directory))?.defaultMaxLength ?? 128
+        let config = options.config(modelDirectory: directory.path, defaultMaxLength: defaultMaxLength)
         try config.validate(worldSize: comm.size)
         let claim = try Trainer.claimOutputFolder(comm: comm, config: config, mode: options.folderMode)
         if claim == .complete {

@@ -1,4 +1,5 @@
 import Foundation
+import Model
 
 // The choices of `lpft-mpi ntk` as plain values (Foundation only): the command line and its
 // fuzz target use them without MPI.
@@ -44,6 +45,14 @@ public func formatBytes(_ bytes: Int) -> String {
         return String(format: "%.2f %@", Double(bytes) / Double(size), name)
     }
     return "\(bytes) B"
+}
+
+/// A byte-count flag such as --memory-budget, parsed, or an `InvalidSetting` naming it.
+public func checkedByteCount(_ name: String, _ text: String) throws -> Int {
+    guard let bytes = parseByteCount(text) else {
+        throw InvalidSetting(name, value: text, expected: "a size such as 4GiB, 512MiB or 2GB")
+    }
+    return bytes
 }
 
 /// Parses a byte count: "4GiB", "512MiB", "100KiB", "2GB" (10⁹), "1.5GiB", or plain bytes.

@@ -174,7 +174,7 @@ final class NTKRun<T: ModelScalar & MPIReducible> {
         let directory = settings.modelDirectory
         let files = try ModelDirectory(directory)
         let config = files.config
-        let maxLength = settings.maxLength ?? files.defaultMaxLength
+        let maxLength = settings.maxLength ?? files.config.defaultMaxLength
         try files.checkInputs(maxLength: maxLength, hasPairs: (settings.train + settings.eval).contains { $0.textPair != nil })
         guard !settings.train.isEmpty else { throw NTKError.invalidSetting("no train examples were given") }
 

@@ -68,6 +68,8 @@ public struct EncoderConfig: Codable, Sendable, Equatable {
     public var firstPosition: Int { family == .roberta ? padTokenId + 1 : 0 }
     /// Longest sequence the position table allows.
     public var maxSequenceLength: Int { maxPositions - firstPosition }
+    /// The paper's 128 tokens, or the model's limit when that is smaller (when no length is given).
+    public var defaultMaxLength: Int { min(128, maxSequenceLength) }
 
     /// Reads `config.json` of a Hugging Face model directory.
     public static func load(directory: URL) throws -> EncoderConfig {

@@ -26,9 +26,6 @@ public struct ModelDirectory: Sendable {
         }
     }
 
-    /// The paper's 128 tokens, or the model's limit when that is smaller (when no length is given).
-    public var defaultMaxLength: Int { min(128, config.maxSequenceLength) }
-
     /// The tokenizer's files in this directory, for messages.
     var tokenizerFiles: String {
         let names = config.family == .bert ? ["vocab.txt", "tokenizer_config.json"]

@@ -92,9 +92,7 @@ struct NTKOptions: ParsableArguments {
         try Check.integer("--lora-r", loraR, in: 1...TrainingConfig.Limits.loraRank)
         try Check.real("--lora-alpha", loraAlpha, in: 0...1e6, openBelow: true)
         // Whether the budget is large enough depends on the model and the examples: the plan says.
-        guard parseByteCount(memoryBudget) != nil else {
-            throw InvalidSetting("--memory-budget", value: memoryBudget, expected: "a size such as 4GiB, 512MiB or 2GB")
-        }
+        _ = try checkedByteCount("--memory-budget", memoryBudget)
         if let f = embeddingSample { try Check.real("--embedding-sample", f, in: 0...1, openBelow: true) }
         if let maxLength { try Check.integer("--max-length", maxLength, in: 3...TrainingConfig.Limits.maxLength) }
         if let stepSize { try Check.real("--step-size", stepSize, in: 0...1e6, openBelow: true) }

@@ -109,7 +109,7 @@ struct TrainOptions: ParsableArguments {
     var folderMode: RunFolder.Mode { resume ? .resume : overwrite ? .overwrite : .fresh }
 
     /// The run's settings from the flags; `defaultMaxLength` when --max-length is not given
-    /// (128, or the model's positions when fewer, as embed and ntk take it).
+    /// (the model's `EncoderConfig.defaultMaxLength`, as embed and ntk take it).
     func config(modelDirectory: String, defaultMaxLength: Int = 128) -> TrainingConfig {
         var config = TrainingConfig(
             method: method, modelDirectory: modelDirectory, outputDirectory: out, data: data.summary,
